@@ -1,0 +1,193 @@
+"""Abstract samplers.
+
+Hierarchy (abstract classes are never instantiated; concrete samplers are final):
+
+* ``AbstractSampler`` -- anything ``gm.sample`` can drive: ``run(model, key, shape, noise, save_trajectory)``.
+* ``AbstractDenoiserSampler`` -- continuous samplers that ask the model for a denoiser
+  D(x, sigma) = E[x0 | x0 + sigma eps]; draws or validates the starting noise and calls ``integrate``.
+* ``AbstractStepSampler`` -- fixed-step samplers over a schedule ``sigmas``: ``init`` and ``step`` run
+  inside one ``lax.scan``, so the whole loop is one compiled program. A step samples its own noise from
+  ``jax.random.fold_in(key, i)``.
+
+Numbers (schedules, churn, eta, step sizes) are pytree leaves and so are traced: new values never
+recompile. Anything that sets a loop length (the schedule's length, steps per level) is a shape or a
+static field.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from genmodels._checks import as_sigma_schedule, check_finite, check_float_dtype, check_shape, is_concrete
+
+
+class Solution(eqx.Module):
+    """What ``gm.solve`` returns.
+
+    Attributes:
+        samples: the final samples, shape ``shape``.
+        nfe: number of model evaluations (denoiser calls, or network calls for autoregressive models),
+            counted inside the compiled program.
+        trajectory: ``(num_saved, *shape)`` states when ``save_trajectory=True``, else ``None``. For step
+            samplers row 0 is the starting state and row i the state after step i.
+        levels: the noise level of each trajectory row (``None`` without a trajectory).
+    """
+
+    samples: Array
+    nfe: Int[Array, ""]
+    trajectory: Array | None = None
+    levels: Array | None = None
+
+
+class Denoiser(eqx.Module):
+    """The model as the samplers see it: ``D(x, sigma)`` with trace-time checks of the output.
+
+    ``at_infinity(eps)`` is lim_{sigma -> inf} D(sigma eps, sigma) when the model defines it.
+    """
+
+    model: Any
+
+    def __call__(self, x: Float[Array, "batch *dims"], sigma) -> Float[Array, "batch *dims"]:
+        fn = self.model.denoise if hasattr(self.model, "denoise") else self.model
+        out = fn(x, jnp.asarray(sigma, dtype=x.dtype))
+        if not hasattr(out, "shape") or tuple(out.shape) != tuple(x.shape):
+            got = tuple(out.shape) if hasattr(out, "shape") else type(out).__name__
+            raise ValueError(
+                f"the model must return a denoised array of the input's shape {tuple(x.shape)}, got {got}. "
+                "A model is a denoiser D(x, sigma) -> E[x0 | x]; wrap score, eps, v or velocity models with "
+                "gm.denoisers.from_score / from_eps / from_v / from_velocity."
+            )
+        return out.astype(x.dtype)
+
+    @property
+    def has_limit(self) -> bool:
+        return hasattr(self.model, "at_infinity")
+
+    def at_infinity(self, eps):
+        if not self.has_limit:
+            raise ValueError(
+                "the schedule starts at sigma = inf, but the model has no at_infinity(eps) to evaluate "
+                "the denoiser there. Start from a finite sigma_max, or wrap a flow-matching model with "
+                "gm.denoisers.from_velocity / from_v, which define that limit."
+            )
+        out = self.model.at_infinity(eps)
+        if tuple(out.shape) != tuple(eps.shape):
+            raise ValueError(f"model.at_infinity must return shape {tuple(eps.shape)}, got {tuple(out.shape)}.")
+        return out.astype(eps.dtype)
+
+
+class AbstractSampler(eqx.Module):
+    """Anything the driver ``gm.sample`` / ``gm.solve`` can run."""
+
+    @abc.abstractmethod
+    def run(
+        self, model: Any, key: PRNGKeyArray, shape: tuple[int, ...], noise: Array | None, save_trajectory: bool
+    ) -> Solution:
+        """Produce samples of ``shape``; called inside the driver's ``jit``."""
+
+
+class AbstractDenoiserSampler(AbstractSampler):
+    """Continuous samplers in the EDM coordinates x = x0 + sigma eps, driven by a denoiser."""
+
+    @property
+    @abc.abstractmethod
+    def sigma_start(self) -> Float[Array, ""]:
+        """Noise level the sampler starts from (the standard-normal noise is scaled by it)."""
+
+    @abc.abstractmethod
+    def integrate(
+        self, denoiser: Denoiser, noise: Array, key: PRNGKeyArray, save_trajectory: bool
+    ) -> Solution:
+        """Run from ``sigma_start * noise`` down the schedule."""
+
+    def run(self, model, key, shape, noise, save_trajectory):
+        key_noise, key_run = jax.random.split(key)
+        if noise is None:
+            noise = jax.random.normal(key_noise, shape, dtype=jnp.result_type(float))
+        else:
+            noise = jnp.asarray(noise)
+            check_shape("noise", noise, shape)
+            check_float_dtype("noise", noise)
+            noise = check_finite("noise", noise, "pass standard-normal noise of the requested shape")
+        return self.integrate(Denoiser(model), noise, key_run, save_trajectory)
+
+
+def _starts_at_infinity(sigmas) -> bool:
+    return is_concrete(sigmas) and bool(np.isinf(np.asarray(sigmas)[0]))
+
+
+class AbstractStepSampler(AbstractDenoiserSampler):
+    """Fixed-step sampler over a descending schedule ``sigmas`` (``steps + 1`` entries).
+
+    A schedule may start at sigma = inf (pure noise, e.g. a flow-matching model on the Linear path at
+    t = 1). The first step is then the exact limit of the Euler (DDIM) step, x_1 = D_inf(eps) +
+    sigma_1 eps, which needs ``model.at_infinity``; every later step is the sampler's own.
+    """
+
+    sigmas: Float[Array, " n"] = eqx.field(converter=as_sigma_schedule)
+    starts_at_infinity: bool = eqx.field(static=True, init=False)
+
+    def __post_init__(self):
+        self.starts_at_infinity = _starts_at_infinity(self.sigmas)
+
+    @property
+    def num_steps(self) -> int:
+        return self.sigmas.shape[0] - 1
+
+    @property
+    def sigma_start(self):
+        return self.sigmas[0]
+
+    def init(self, denoiser: Denoiser, x: Array, key: PRNGKeyArray) -> Any:
+        """Sampler state carried between steps (e.g. a multistep history); default none."""
+        return None
+
+    @abc.abstractmethod
+    def step(
+        self, denoiser: Denoiser, i: Int[Array, ""], x: Array, state: Any, key: PRNGKeyArray
+    ) -> tuple[Array, Any]:
+        """Move x from ``sigmas[i]`` to ``sigmas[i + 1]``; returns (x, state)."""
+
+    def step_nfe(self, i: Int[Array, ""]) -> Int[Array, ""]:
+        """Denoiser calls made by step i (default 1)."""
+        return jnp.asarray(1, jnp.int32)
+
+    def integrate(self, denoiser, noise, key, save_trajectory):
+        sig = self.sigmas.astype(noise.dtype)
+        sampler = eqx.tree_at(lambda s: s.sigmas, self, sig)
+        if self.starts_at_infinity:  # row 0 of a trajectory is then the noise itself (x / sigma at inf)
+            x = denoiser.at_infinity(noise) + sig[1] * noise
+            first, head = 1, [noise[None], x[None]]
+        else:
+            x = sig[0] * noise
+            first, head = 0, [x[None]]
+        state = sampler.init(denoiser, x, key)
+
+        def body(carry, i):
+            x, state, nfe = carry
+            x, state = sampler.step(denoiser, i, x, state, jax.random.fold_in(key, i))
+            return (x, state, nfe + sampler.step_nfe(i)), (x if save_trajectory else None)
+
+        steps = jnp.arange(first, self.num_steps)
+        (x, _, nfe), traj = jax.lax.scan(body, (x, state, jnp.asarray(first, jnp.int32)), steps)
+        if not save_trajectory:
+            return Solution(x, nfe)
+        trajectory = jnp.concatenate(head + [traj], axis=0)
+        return Solution(x, nfe, trajectory, sig)
+
+
+def ddim_step(x: Array, denoised: Array, sigma, sigma_next) -> Array:
+    """Deterministic first-order step in EDM coordinates: x' = D + (sigma_next / sigma) (x - D).
+
+    This is DDIM (eta = 0) and the Euler step of the probability-flow ODE; written this way it is exact
+    at sigma_next = 0 (returns D).
+    """
+    return denoised + (sigma_next / sigma) * (x - denoised)
+
