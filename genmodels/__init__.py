@@ -9,7 +9,7 @@ interface::
 """
 
 from genmodels import denoisers as denoisers, paths as paths, samplers as samplers, schedules as schedules
-from genmodels import targets as targets
+from genmodels import metrics as metrics, targets as targets
 from genmodels.samplers._driver import sample as sample, solve as solve
 
 __version__ = "0.1.0"
