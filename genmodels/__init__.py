@@ -10,6 +10,10 @@ interface::
 
 from genmodels import denoisers as denoisers, paths as paths, samplers as samplers, schedules as schedules
 from genmodels import metrics as metrics, targets as targets
+from genmodels import autoregressive as autoregressive
+from genmodels import data as data, train as train
+from genmodels import guidance as guidance, losses as losses, models as models, nets as nets
 from genmodels.samplers._driver import sample as sample, solve as solve
+from genmodels.likelihood import bits_per_dim as bits_per_dim, log_prob as log_prob
 
 __version__ = "0.1.0"

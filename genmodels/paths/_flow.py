@@ -59,10 +59,12 @@ class Cosine(AbstractPath):
         return 1.0
 
     def scale(self, t):
-        return jnp.cos(0.5 * math.pi * jnp.asarray(t, dtype=jnp.result_type(float)))
+        # cos(pi t / 2) written as sin(pi (1 - t) / 2): exactly 0 at t = 1 (float cos(pi / 2) is -4e-8 in
+        # float32, which made sigma(1) = tan(pi / 2) a large negative number instead of inf)
+        return jnp.sin(0.5 * math.pi * (1.0 - jnp.asarray(t, dtype=jnp.result_type(float))))
 
     def sigma(self, t):
-        return jnp.tan(0.5 * math.pi * jnp.asarray(t, dtype=jnp.result_type(float)))
+        return self.noise_std(t) / self.scale(t)
 
     def noise_std(self, t):
         return jnp.sin(0.5 * math.pi * jnp.asarray(t, dtype=jnp.result_type(float)))

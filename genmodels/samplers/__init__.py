@@ -8,5 +8,12 @@ from genmodels.samplers._base import (
     Denoiser as Denoiser,
     Solution as Solution,
 )
+from genmodels.samplers._adaptive import ODE as ODE, SDE as SDE
 from genmodels.samplers._euler import Euler as Euler
 from genmodels.samplers._heun import Heun as Heun
+from genmodels.samplers._autoregressive import Ancestral as Ancestral
+from genmodels.samplers._ancestral import DDIM as DDIM, EulerAncestral as EulerAncestral
+from genmodels.samplers._dpmsolver import DPMSolverPP2M as DPMSolverPP2M, DPMSolverPP3MSDE as DPMSolverPP3MSDE
+from genmodels.samplers._langevin import AnnealedLangevin as AnnealedLangevin
+from genmodels.samplers._pc import PredictorCorrector as PredictorCorrector
+from genmodels.samplers._sde import EulerMaruyama as EulerMaruyama

@@ -120,7 +120,19 @@ class AbstractDenoiserSampler(AbstractSampler):
 
 
 def _starts_at_infinity(sigmas) -> bool:
-    return is_concrete(sigmas) and bool(np.isinf(np.asarray(sigmas)[0]))
+    # runs in __post_init__, before the converter has validated the schedule: guard the shape
+    if not is_concrete(sigmas):
+        return False
+    v = np.asarray(sigmas)
+    return v.ndim == 1 and v.shape[0] > 0 and bool(np.isinf(v[0]))
+
+
+def float_param(value: Any) -> Array:
+    """Converter for a sampler's numeric option (eta, s_noise, step sizes): a floating array leaf, so that
+    ``eqx.filter_jit`` traces it and new values reuse the compiled program (a Python float would be static)."""
+    arr = jnp.asarray(value)
+    dtype = arr.dtype if jnp.issubdtype(arr.dtype, jnp.floating) else jnp.result_type(float)
+    return jnp.asarray(arr, dtype=dtype)  # an explicit dtype also drops JAX's weak type
 
 
 class AbstractStepSampler(AbstractDenoiserSampler):
@@ -160,8 +172,9 @@ class AbstractStepSampler(AbstractDenoiserSampler):
         return jnp.asarray(1, jnp.int32)
 
     def integrate(self, denoiser, noise, key, save_trajectory):
-        sig = self.sigmas.astype(noise.dtype)
-        sampler = eqx.tree_at(lambda s: s.sigmas, self, sig)
+        # every float leaf (schedule, eta, ...) in the noise's dtype, so the scan carry keeps its dtype
+        sampler = jax.tree.map(lambda a: a.astype(noise.dtype) if eqx.is_inexact_array(a) else a, self)
+        sig = sampler.sigmas
         if self.starts_at_infinity:  # row 0 of a trajectory is then the noise itself (x / sigma at inf)
             x = denoiser.at_infinity(noise) + sig[1] * noise
             first, head = 1, [noise[None], x[None]]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
-from genmodels.samplers._base import AbstractStepSampler
+from genmodels.samplers._base import AbstractStepSampler, float_param
 
 
 class Heun(AbstractStepSampler):
@@ -19,10 +21,10 @@ class Heun(AbstractStepSampler):
     trapezoidal rule unless sigma_{i+1} = 0. NFE = 2 steps - 1 on a schedule ending in 0.
     """
 
-    s_churn: float = 0.0
-    s_tmin: float = 0.0
-    s_tmax: float = math.inf
-    s_noise: float = 1.0
+    s_churn: Float[Array, ""] = eqx.field(default=0.0, converter=float_param)
+    s_tmin: Float[Array, ""] = eqx.field(default=0.0, converter=float_param)
+    s_tmax: Float[Array, ""] = eqx.field(default=math.inf, converter=float_param)
+    s_noise: Float[Array, ""] = eqx.field(default=1.0, converter=float_param)
 
     def step(self, denoiser, i, x, state, key):
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
@@ -30,7 +32,8 @@ class Heun(AbstractStepSampler):
         gamma = jnp.where(in_range, jnp.minimum(self.s_churn / self.num_steps, math.sqrt(2.0) - 1.0), 0.0)
         sigma_hat = sigma * (1.0 + gamma)
         eps = jax.random.normal(key, x.shape, x.dtype) * self.s_noise
-        x_hat = x + jnp.sqrt(jnp.maximum(sigma_hat**2 - sigma**2, 0.0)) * eps
+        # sqrt(sigma_hat^2 - sigma^2) written so that it is exactly 0 for gamma = 0 (no FMA residue)
+        x_hat = x + sigma * jnp.sqrt(gamma * (2.0 + gamma)) * eps
         d = (x_hat - denoiser(x_hat, sigma_hat)) / sigma_hat
         x_euler = x_hat + (sigma_next - sigma_hat) * d
 

@@ -45,7 +45,10 @@ class GaussianMixture(eqx.Module):
         stds = jnp.asarray(stds, dtype=means.dtype)
         if stds.ndim == 1 and stds.shape == (k,):
             stds = stds[:, None]
-        stds = jnp.broadcast_to(stds, (k, d)) if stds.ndim <= 2 else stds
+        try:
+            stds = jnp.broadcast_to(stds, (k, d)) if stds.ndim <= 2 else stds
+        except (ValueError, TypeError):
+            pass  # reported below with the accepted shapes
         if stds.shape != (k, d):
             raise ValueError(f"stds must be a scalar, (K,)=({k},) or (K, dim)=({k}, {d}); got {tuple(stds.shape)}.")
         if isinstance(weights, jax.Array) and not isinstance(weights, jax.core.Tracer):

@@ -1,0 +1,14 @@
+"""Autoregressive models over binary data (flax.nnx), with exact ``log_prob`` in nats and ancestral
+sampling through ``gm.sample(model, gm.samplers.Ancestral(), key, (batch, *event_shape))``."""
+
+from genmodels.autoregressive._base import (
+    AbstractAutoregressive as AbstractAutoregressive,
+    bernoulli_log_prob as bernoulli_log_prob,
+    check_binary as check_binary,
+    nll_loss as nll_loss,
+)
+from genmodels.autoregressive._complete import complete as complete
+from genmodels.autoregressive._fvsbn import FVSBN as FVSBN, NADE as NADE
+from genmodels.autoregressive._made import MADE as MADE
+from genmodels.autoregressive._pixelcnn import PixelCNN as PixelCNN, causal_mask as causal_mask
+from genmodels.autoregressive._transformer import Transformer as Transformer

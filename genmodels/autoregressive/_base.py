@@ -1,0 +1,148 @@
+"""The interface shared by the autoregressive models over binary data, and its input checks.
+
+A model over x in {0, 1}^n factorises along an ordering o (a permutation of the n dimensions; ``o[i]`` is
+the dimension generated i-th):
+
+    log p(x) = sum_i log Bernoulli(x_{o_i}; sigmoid(l_i)),   l_i = f_i(x_{o_0}, ..., x_{o_{i-1}}),
+
+so ``log_prob`` is exact and normalised by construction whenever the logit l_i never sees x_{o_j} for
+j >= i. Every model keeps its data in the *data layout* (``(batch, n_dims)``, or ``(batch, height,
+width)`` for images) and reports conditional logits in that layout too: ``logits(x)[:, d]`` is the logit
+of x_d given the dimensions before d in the ordering.
+
+What the ancestral sampler (``gm.samplers.Ancestral``) needs from a model, on flat ``(batch, n)`` arrays:
+
+* ``event_shape`` and ``ordering`` (an int array; may be traced, e.g. MADE's mask-dependent ordering);
+* ``sample_init(batch, dtype) -> state`` and ``sample_step(state, i, x) -> (logit, state)``: the logit,
+  shape ``(batch,)``, of dimension ``ordering[i]`` given ``x`` whose dimensions ``ordering[:i]`` hold their
+  values (the rest are ignored). An incremental model (``incremental = True``) folds the value of
+  ``x[:, ordering[i - 1]]`` into its state at step i (NADE: the running pre-activation; FVSBN: the running
+  logits; Transformer: the KV cache) and does O(one position) of work; the default re-runs the whole
+  network, ``logits(x)[:, ordering[i]]``, which costs n full passes per sample.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+
+def is_concrete(x: Any) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def check_binary(name: str, x: Array) -> Array:
+    """Return ``x``, raising (eagerly, or inside jit via ``eqx.error_if``) unless every entry is 0 or 1."""
+    msg = (
+        f"{name} must be binary: every entry 0 or 1 (the models are products of Bernoulli conditionals). "
+        "Binarise the data first, e.g. (x > 0.5).astype(jnp.float32)."
+    )
+    if is_concrete(x):
+        v = np.asarray(x)
+        if not np.all((v == 0) | (v == 1)):
+            bad = v[~((v == 0) | (v == 1))].ravel()[:3].tolist()
+            raise ValueError(f"{msg} Found values such as {bad}.")
+        return x
+    return eqx.error_if(x, ~jnp.all((x == 0) | (x == 1)), msg)
+
+
+def check_n_dims(name: str, n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{name} must be a positive int (the number of binary dimensions), got {n!r}.")
+    return int(n)
+
+
+def as_ordering(ordering: Any, n: int) -> Int[Array, " n"]:
+    """Validate an ordering: a permutation of ``range(n)`` (``ordering[i]`` = dimension generated i-th)."""
+    if ordering is None:
+        return jnp.arange(n, dtype=jnp.int32)
+    if not is_concrete(ordering):
+        raise TypeError("ordering must be a concrete array (a permutation of range(n_dims)), not a traced value.")
+    v = np.asarray(ordering)
+    if v.ndim != 1 or v.shape[0] != n:
+        raise ValueError(f"ordering must be a 1-D permutation of range({n}), got shape {v.shape}.")
+    if not np.issubdtype(v.dtype, np.integer) or not np.array_equal(np.sort(v), np.arange(n)):
+        raise ValueError(
+            f"ordering must be a permutation of range({n}) (each dimension exactly once), got {v.tolist()[:8]}"
+            f"{'...' if n > 8 else ''}."
+        )
+    return jnp.asarray(v, dtype=jnp.int32)
+
+
+def bernoulli_log_prob(x: Float[Array, "batch n"], logits: Float[Array, "batch n"]) -> Float[Array, " batch"]:
+    """sum_d log Bernoulli(x_d; sigmoid(l_d)) = sum_d [x_d l_d - softplus(l_d)], stable for large |l|."""
+    return jnp.sum(x * logits - jax.nn.softplus(logits), axis=-1)
+
+
+class AbstractAutoregressive(nnx.Module):
+    """Base class: validated ``log_prob`` / ``logits`` in the data layout and the sampling interface.
+
+    Subclasses set ``event_shape`` (a tuple), ``ordering`` (attribute or property) and implement
+    ``_logits(x_flat)`` with ``x_flat`` of shape ``(batch, n_dims)``. ``incremental`` models also
+    override ``sample_init`` / ``sample_step``.
+    """
+
+    incremental: ClassVar[bool] = False
+    event_shape: tuple[int, ...]
+
+    @property
+    def n_dims(self) -> int:
+        return int(np.prod(self.event_shape))
+
+    # -- input checks -------------------------------------------------------------------------------
+    def _flat(self, x: Array, name: str = "x") -> Array:
+        x = jnp.asarray(x)
+        ev = tuple(self.event_shape)
+        if x.ndim != len(ev) + 1 or tuple(x.shape[1:]) != ev:
+            hint = " (a single example needs a batch axis: x[None])" if tuple(x.shape) == ev else ""
+            raise ValueError(
+                f"{name} must have shape (batch, {', '.join(map(str, ev))}) for {type(self).__name__}, "
+                f"got {tuple(x.shape)}{hint}."
+            )
+        if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == bool):
+            raise TypeError(f"{name} must hold 0/1 numbers or booleans, got dtype {x.dtype}.")
+        x = check_binary(name, x)
+        dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.result_type(float)
+        return x.reshape(x.shape[0], -1).astype(dtype)
+
+    # -- densities ----------------------------------------------------------------------------------
+    def _logits(self, x: Float[Array, "batch n"]) -> Float[Array, "batch n"]:
+        raise NotImplementedError
+
+    def logits(self, x: Array) -> Array:
+        """Conditional logits in the data layout: ``logits(x)[b, d] = logit p(x_d = 1 | x_<d in order)``."""
+        xf = self._flat(x)
+        return self._logits(xf).reshape(x.shape)
+
+    def log_prob(self, x: Array) -> Float[Array, " batch"]:
+        """Exact log-likelihood in nats of binary ``x`` of shape ``(batch, *event_shape)``."""
+        xf = self._flat(x)
+        return bernoulli_log_prob(xf, self._logits(xf))
+
+    def training_log_prob(self, x: Array, key: PRNGKeyArray | None) -> Float[Array, " batch"]:
+        """The log-likelihood a training step maximises; MADE draws a random mask from ``key`` here."""
+        return self.log_prob(x)
+
+    # -- sampling interface -------------------------------------------------------------------------
+    def sample_init(self, batch: int, dtype) -> Any:
+        """Incremental state before step 0 (none for models that re-run the network)."""
+        return None
+
+    def sample_step(self, state: Any, i: Int[Array, ""], x: Float[Array, "batch n"]) -> tuple[Array, Any]:
+        """Logit of dimension ``ordering[i]`` given ``x`` (flat, data layout). Default: a full pass."""
+        return self._logits(x)[:, self.ordering[i]], state
+
+
+def nll_loss(model: AbstractAutoregressive, batch: Array, key: PRNGKeyArray | None = None) -> Float[Array, ""]:
+    """Mean negative log-likelihood in nats per example, ``-mean(model.training_log_prob(batch, key))``.
+
+    A loss for ``gm.train.fit`` (signature ``(model, batch, key)``); for MADE with several masks the key
+    draws this step's mask (order- and connectivity-agnostic training).
+    """
+    return -jnp.mean(model.training_log_prob(batch, key))

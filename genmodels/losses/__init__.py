@@ -1,0 +1,50 @@
+"""Training losses: pure functions ``loss(model, batch, key, **options) -> scalar`` (or (scalar, metrics)
+with ``with_metrics=True``), usable as a trainer ``loss_fn`` through ``functools.partial``.
+
+* denoising score matching: :func:`dsm_loss` composed from a noise distribution (:class:`LogNormal`,
+  :class:`LogUniform`, :class:`Ladder`, :class:`PathTime`) and a weighting (:class:`EDMWeighting`,
+  :class:`SigmaSquaredScore`, :class:`LikelihoodWeighting`, :class:`Constant`); presets
+  :func:`edm_loss`, :func:`vp_loss`, :func:`ve_loss`, :func:`ncsn_loss` (:func:`ncsn_sigmas`);
+* score matching without denoising: :func:`ssm_loss` (SSM, SSM-VR), :func:`exact_score_matching_loss`;
+* flow matching: :func:`path_loss` (any path, eps / v / score / velocity target), :func:`cfm_loss`
+  (I-CFM, rectified flow), :func:`ot_cfm_loss` with :class:`OTCoupling` (:func:`sinkhorn`,
+  :func:`assignment`), reflow (:func:`reflow_pairs`, :func:`reflow_loss`, :func:`straightness`);
+* classifier-free guidance training: :func:`drop_labels`, :func:`with_label_dropout`.
+"""
+
+from genmodels.losses._cfg import drop_labels as drop_labels, with_label_dropout as with_label_dropout
+from genmodels.losses._common import split_batch as split_batch
+from genmodels.losses._dsm import (
+    dsm_loss as dsm_loss,
+    edm_loss as edm_loss,
+    ncsn_loss as ncsn_loss,
+    ve_loss as ve_loss,
+    vp_loss as vp_loss,
+)
+from genmodels.losses._flow import (
+    cfm_loss as cfm_loss,
+    ot_cfm_loss as ot_cfm_loss,
+    path_loss as path_loss,
+    reflow_loss as reflow_loss,
+    reflow_pairs as reflow_pairs,
+    straightness as straightness,
+)
+from genmodels.losses._noise import (
+    AbstractNoise as AbstractNoise,
+    Constant as Constant,
+    EDMWeighting as EDMWeighting,
+    Ladder as Ladder,
+    LikelihoodWeighting as LikelihoodWeighting,
+    LogNormal as LogNormal,
+    LogUniform as LogUniform,
+    PathTime as PathTime,
+    SigmaSquaredScore as SigmaSquaredScore,
+    ncsn_sigmas as ncsn_sigmas,
+)
+from genmodels.losses._ot import (
+    OTCoupling as OTCoupling,
+    assignment as assignment,
+    sinkhorn as sinkhorn,
+    squared_distances as squared_distances,
+)
+from genmodels.losses._score import exact_score_matching_loss as exact_score_matching_loss, ssm_loss as ssm_loss

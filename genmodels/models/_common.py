@@ -1,0 +1,68 @@
+"""How the losses and wrappers talk to a model: denoiser, score and (optional) labels.
+
+A *model* here is anything with ``denoise(x, sigma, labels=None)`` (every ``gm.models`` class, the
+analytic ``gm.targets``), or a plain callable ``D(x, sigma)`` / ``D(x, sigma, labels)``. All work in the
+EDM coordinates x = x0 + sigma eps, sigma a scalar or one value per batch row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from genmodels.denoisers import score_from_denoised
+
+
+def sigma_rows(sigma, x: Array) -> Float[Array, " batch"]:
+    """sigma as shape (batch,) in x's dtype (a scalar is broadcast)."""
+    sigma = jnp.asarray(sigma, dtype=x.dtype)
+    if sigma.ndim == 0:
+        return jnp.broadcast_to(sigma, x.shape[:1])
+    if sigma.shape != x.shape[:1]:
+        raise ValueError(f"sigma must be a scalar or have shape ({x.shape[0]},) (one per row), got {tuple(sigma.shape)}.")
+    return sigma
+
+
+def call_net(net, x, cond, labels):
+    """``net(x, cond)`` or, with labels, ``net(x, cond, labels)`` (plain callables need no labels argument)."""
+    return net(x, cond) if labels is None else net(x, cond, labels)
+
+
+def check_batch_labels(labels, x: Array, name: str = "labels") -> Array | None:
+    """Labels must be an integer array with one entry per batch row of x."""
+    if labels is None:
+        return None
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"{name} must be an integer array, got dtype {labels.dtype}.")
+    if labels.shape != x.shape[:1]:
+        raise ValueError(f"{name} must have shape ({x.shape[0]},) (one per batch row of x), got {tuple(labels.shape)}.")
+    return labels
+
+
+def denoise(model: Any, x: Array, sigma, labels=None) -> Array:
+    """D(x, sigma[, labels]) of a model or a plain denoiser callable."""
+    fn = model.denoise if hasattr(model, "denoise") else model
+    return call_net(fn, x, sigma, labels)
+
+
+def score(model: Any, x: Array, sigma, labels=None) -> Array:
+    """grad_x log p_sigma(x): ``model.score`` when defined, else Tweedie from the denoiser, and a plain
+    callable is taken to be a score function ``s(x, sigma)``."""
+    if hasattr(model, "score"):
+        return call_net(model.score, x, sigma, labels)
+    if hasattr(model, "denoise"):
+        return score_from_denoised(x, sigma_rows(sigma, x), denoise(model, x, sigma, labels))
+    return call_net(model, x, sigma, labels)
+
+
+def safe_sigma(sigma: Array) -> Array:
+    """sigma with zeros replaced by 1 (for evaluating a network where the result is then discarded)."""
+    return jnp.where(sigma > 0, sigma, jnp.ones_like(sigma))
+
+
+def is_traced(x) -> bool:
+    return isinstance(x, jax.core.Tracer)

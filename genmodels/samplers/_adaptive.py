@@ -1,0 +1,327 @@
+"""Adaptive samplers backed by diffrax: the probability-flow ODE and the reverse VE SDE.
+
+Both solve in the time variable v = -log(sigma), which increases from -log(sigma_max) to -log(sigma_min).
+The equations are the usual ones in sigma, reparametrised (dsigma = -sigma dv):
+
+* ODE:  dx/dsigma = (x - D(x, sigma)) / sigma            <=>  dx/dv = D(x, e^-v) - x;
+* SDE:  dx = -2 sigma score dsigma + sqrt(2 sigma) dW     <=>  dx = 2 (D(x, e^-v) - x) dv + sqrt(2) e^-v dB_v,
+
+with score = (D - x) / sigma^2 and W, B Brownian motions in decreasing sigma and increasing v. In v the
+dynamics happen on a uniform scale at every noise level, so an adaptive step controller wastes fewer
+steps (measured on eight_gaussians with Dopri5 at rtol = atol = 1e-5: 20 steps and no rejections in v,
+against 43 steps with 19 rejections in sigma). Integrating forward in v also keeps diffrax's Brownian
+motion and Levy areas in their natural (forward-time) convention.
+
+The whole solve is one ``diffrax.diffeqsolve`` inside the driver's single jit; the number of model
+evaluations is derived from diffrax's step statistics (see :func:`solver_nfe`).
+"""
+
+from __future__ import annotations
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from genmodels._checks import is_concrete
+from genmodels.samplers._base import AbstractDenoiserSampler, Solution
+
+_FIRST_STEP_FRACTION = 1.0 / 64  # initial step of an adaptive solve, as a fraction of [v0, v1]
+_BROWNIAN_DEPTH = 18  # the Brownian tree resolves the v interval to 2^-18 of its length
+
+
+def _as_float(value) -> Array:
+    return jnp.asarray(value, dtype=jnp.result_type(float))
+
+
+def _evals_per_step(solver: dfx.AbstractSolver, *, sde: bool) -> tuple[int, int]:
+    """(model calls per attempted step, extra calls at the start) for a supported diffrax solver.
+
+    * explicit Runge-Kutta with s stages: s per step; first-same-as-last tableaus (Bosh3, Tsit5, Dopri5,
+      Dopri8) reuse the last stage of an accepted step, and also of a rejected one (the first stage at
+      the unchanged state is still valid), so s - 1 per step plus one call for the very first stage;
+    * stochastic Runge-Kutta (ShARK, SRA1, SEA, SPaRK, GeneralShARK, SlowRK): the stages whose drift is
+      not ignored by the tableau, never FSAL;
+    * Euler (Euler-Maruyama for the SDE): 1 per step.
+
+    diffrax's initial step-size selection costs nothing here: an explicit first step is always passed.
+    """
+    if isinstance(solver, dfx.Euler):
+        return 1, 0
+    if isinstance(solver, dfx.AbstractSRK):
+        tab = solver.tableau
+        ignored = 0 if tab.ignore_stage_f is None else int(np.sum(tab.ignore_stage_f))
+        return len(tab.b_sol) - ignored, 0
+    if isinstance(solver, dfx.AbstractERK) and not isinstance(solver.tableau, dfx.MultiButcherTableau):
+        tab = solver.tableau
+        if tab.fsal and not sde:
+            return tab.num_stages - 1, 1
+        if not tab.fsal:
+            return tab.num_stages, 0
+    kind = "SDE" if sde else "ODE"
+    raise ValueError(
+        f"unsupported {kind} solver {type(solver).__name__}: use an explicit Runge-Kutta solver "
+        + (
+            "without first-same-as-last stages (diffrax.Heun, Midpoint, Ralston), a stochastic Runge-Kutta "
+            "solver (diffrax.ShARK, SRA1, SPaRK, SEA, GeneralShARK, SlowRK) or diffrax.Euler."
+            if sde
+            else "(diffrax.Dopri5, Tsit5, Dopri8, Bosh3, Heun, Midpoint, Ralston)."
+        )
+    )
+
+
+def solver_nfe(solver: dfx.AbstractSolver, num_steps: Int[Array, ""], *, sde: bool = False) -> Int[Array, ""]:
+    """Model evaluations of a diffrax solve: per-step calls x ``num_steps`` (diffrax's count, rejected
+    steps included) + start-up calls. Verified against counted calls in ``tests/test_adaptive.py``."""
+    per_step, start = _evals_per_step(solver, sde=sde)
+    return (per_step * jnp.asarray(num_steps) + start).astype(jnp.int32)
+
+
+def check_solver(solver, *, sde: bool, adaptive: bool) -> None:
+    """Trace-time check that ``solver`` is a diffrax solver this module can count and, when ``adaptive``,
+    one with an error estimate."""
+    if not isinstance(solver, dfx.AbstractSolver):
+        raise TypeError(f"solver must be a diffrax solver such as diffrax.Dopri5(), got {solver!r}.")
+    _evals_per_step(solver, sde=sde)
+    if isinstance(solver, dfx.AbstractSRK):
+        has_error_estimate = solver.tableau.b_error is not None
+    else:
+        has_error_estimate = isinstance(solver, dfx.AbstractAdaptiveSolver)
+    if adaptive and not has_error_estimate:
+        raise ValueError(
+            f"solver {type(solver).__name__} has no error estimate, so it cannot take adaptive steps; "
+            + ("pass steps=N for fixed steps or " if sde else "")
+            + "pick an adaptive solver (e.g. diffrax.Dopri5() for the ODE, diffrax.ShARK() for the SDE)."
+        )
+
+
+def check_sigma_range(sigma_min, sigma_max) -> None:
+    """Eager check 0 < sigma_min < sigma_max < inf (traced values are checked by :func:`checked_range`)."""
+    if not (is_concrete(sigma_min) and is_concrete(sigma_max)):
+        return
+    lo, hi = np.asarray(sigma_min, dtype=np.float64), np.asarray(sigma_max, dtype=np.float64)
+    if lo.shape != () or hi.shape != ():
+        raise ValueError(f"sigma_min and sigma_max must be scalars, got shapes {lo.shape} and {hi.shape}.")
+    if not (np.isfinite(hi) and 0 < lo < hi):
+        raise ValueError(f"need 0 < sigma_min < sigma_max < inf, got sigma_min={float(lo)}, sigma_max={float(hi)}.")
+
+
+def check_tolerances(rtol, atol) -> None:
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if is_concrete(value):
+            v = np.asarray(value, dtype=np.float64)
+            if v.shape != () or not (np.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+
+
+def check_max_steps(max_steps) -> None:
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+        raise ValueError(f"max_steps must be a Python int >= 1 (it fixes a buffer size), got {max_steps!r}.")
+
+
+def checked_range(sigma_min, sigma_max, dtype):
+    """sigma_min, sigma_max as ``dtype`` scalars, with an in-program check of 0 < sigma_min < sigma_max."""
+    lo, hi = jnp.asarray(sigma_min, dtype), jnp.asarray(sigma_max, dtype)
+    ok = (lo > 0) & (lo < hi) & jnp.isfinite(hi)
+    lo, hi = eqx.error_if((lo, hi), ~ok, "need 0 < sigma_min < sigma_max < inf.")
+    return lo, hi
+
+
+def raise_if_failed(value, sol: dfx.Solution, who: str, max_steps: int):
+    """Return ``value``, raising inside the program (``eqx.error_if``) if the diffrax solve failed."""
+    failed = sol.result != dfx.RESULTS.successful
+    hit_max = sol.result == dfx.RESULTS.max_steps_reached
+    msgs = (
+        f"{who}: diffrax used all max_steps={max_steps} steps without reaching the end of the noise range. "
+        "Increase max_steps, loosen rtol/atol, or check that the model returns finite values (NaN or inf "
+        "from the model makes every step fail and shrink).",
+        f"{who}: the diffrax solve failed (non-finite values or a step-size underflow). Check that the model "
+        "returns finite values for every x and sigma in [sigma_min, sigma_max].",
+    )
+    return eqx.branched_error_if(value, failed, jnp.where(hit_max, 0, 1), msgs)
+
+
+def _save_at(v0, v1, num_saved: int, save_trajectory: bool):
+    """SaveAt for the final state only, or for ``num_saved`` levels log-uniform in sigma (uniform in v)."""
+    if not save_trajectory:
+        return dfx.SaveAt(t1=True), None
+    vs = jnp.clip(jnp.linspace(v0, v1, num_saved), v0, v1)
+    return dfx.SaveAt(ts=vs), jnp.exp(-vs)
+
+
+class _AdaptiveBase(AbstractDenoiserSampler):
+    sigma_max: Float[Array, ""] = eqx.field(default=80.0, converter=_as_float)
+    sigma_min: Float[Array, ""] = eqx.field(default=0.002, converter=_as_float)
+
+    @property
+    def sigma_start(self):
+        return self.sigma_max
+
+    def _range(self, dtype):
+        """(sigma_min, v0 = -log sigma_max, v1 = -log sigma_min) in ``dtype``, range-checked."""
+        lo, hi = checked_range(self.sigma_min, self.sigma_max, dtype)
+        return lo, -jnp.log(hi), -jnp.log(lo)
+
+
+class ODE(_AdaptiveBase):
+    """Adaptive solve of the probability-flow ODE dx/dsigma = (x - D(x, sigma)) / sigma from sigma_max
+    down to sigma_min (in v = -log sigma: dx/dv = D - x), with a diffrax solver and a PID step controller.
+
+    Returns x at **sigma_min** (no final denoising step): for an exact denoiser this is a sample of the
+    data convolved with N(0, sigma_min^2). ``Solution.nfe`` is the exact number of denoiser calls,
+    rejected steps included (:func:`solver_nfe`). With ``save_trajectory`` the state is saved at
+    ``num_saved`` levels log-uniform from sigma_max to sigma_min (``Solution.levels``; row 0 is the start,
+    the last row the returned samples), interpolated by the solver's dense output.
+
+    The batch is solved as one system: the step controller uses the RMS error over all samples.
+
+    Args:
+        sigma_max, sigma_min: noise range (traced: new values do not recompile).
+        rtol, atol: PID controller tolerances (traced).
+        solver: an adaptive explicit Runge-Kutta solver from diffrax (default ``diffrax.Dopri5()``).
+        max_steps: bound on attempted steps (static); running out raises a runtime error saying so.
+        num_saved: trajectory length when ``save_trajectory`` (static).
+    """
+
+    rtol: Float[Array, ""] = eqx.field(default=1e-5, converter=_as_float)
+    atol: Float[Array, ""] = eqx.field(default=1e-5, converter=_as_float)
+    solver: dfx.AbstractSolver = dfx.Dopri5()
+    max_steps: int = eqx.field(default=4096, static=True)
+    num_saved: int = eqx.field(default=33, static=True)
+
+    def __check_init__(self):
+        check_sigma_range(self.sigma_min, self.sigma_max)
+        check_tolerances(self.rtol, self.atol)
+        check_max_steps(self.max_steps)
+        check_max_steps(self.num_saved - 1)
+        check_solver(self.solver, sde=False, adaptive=True)
+
+    def integrate(self, denoiser, noise, key, save_trajectory):
+        dtype = noise.dtype
+        _, v0, v1 = self._range(dtype)
+
+        def drift(v, x, args):
+            return denoiser(x, jnp.exp(-v)) - x
+
+        saveat, levels = _save_at(v0, v1, self.num_saved, save_trajectory)
+        sol = dfx.diffeqsolve(
+            dfx.ODETerm(drift),
+            self.solver,
+            v0,
+            v1,
+            (v1 - v0) * _FIRST_STEP_FRACTION,
+            jnp.exp(-v0) * noise,
+            saveat=saveat,
+            stepsize_controller=dfx.PIDController(rtol=self.rtol.astype(dtype), atol=self.atol.astype(dtype)),
+            max_steps=self.max_steps,
+            throw=False,
+        )
+        ys = raise_if_failed(sol.ys, sol, "gm.samplers.ODE", self.max_steps)
+        nfe = solver_nfe(self.solver, sol.stats["num_steps"])
+        if not save_trajectory:
+            return Solution(ys[-1], nfe)
+        return Solution(ys[-1], nfe, ys, levels.astype(dtype))
+
+
+def _levy_area(solver) -> type:
+    """The cheapest Brownian increment type ``solver`` accepts."""
+    if isinstance(solver, dfx.AbstractSRK):
+        needed = solver.minimal_levy_area
+        for kind in (dfx.BrownianIncrement, dfx.SpaceTimeLevyArea, dfx.SpaceTimeTimeLevyArea):
+            if issubclass(kind, needed):
+                return kind
+    return dfx.BrownianIncrement
+
+
+class SDE(_AdaptiveBase):
+    """The reverse VE SDE dx = -2 sigma score dsigma + sqrt(2 sigma) dW, sigma from sigma_max down to
+    sigma_min, with score = (D(x, sigma) - x) / sigma^2; solved with diffrax in v = -log sigma, where
+    dx = 2 (D - x) dv + sqrt(2) sigma dB_v. The noise is additive (it depends on v only), so strong-order
+    1.5 additive-noise solvers apply: the default ``diffrax.ShARK()`` with adaptive (PID) steps.
+
+    The Brownian motion is a ``diffrax.VirtualBrownianTree`` keyed by the sampler key, resolved to
+    2^-18 of the v range (about 4e-5 for the default sigmas): the same key gives the same samples,
+    whatever steps the controller takes.
+
+    With ``denoise_final=True`` (default) the result is the Tweedie denoising x0 = D(x(sigma_min),
+    sigma_min), one more model call; otherwise x(sigma_min) itself, a sample of the data convolved with
+    N(0, sigma_min^2). A saved trajectory holds x at ``num_saved`` levels log-uniform in sigma (before the
+    final denoising); ``Solution.nfe`` counts every drift evaluation plus the final denoising.
+
+    Args:
+        sigma_max, sigma_min: noise range (traced).
+        solver: diffrax SDE solver: ShARK (default), SRA1, SPaRK adaptive or fixed; SEA, GeneralShARK,
+            SlowRK, Euler (Euler-Maruyama) with fixed steps; Heun, Midpoint, Ralston either way.
+        steps: ``None`` (default) for adaptive steps with ``rtol`` / ``atol``; an int for that many fixed
+            steps, uniform in log sigma (static).
+        rtol, atol: PID tolerances for adaptive steps (traced; default 1e-2: an SDE solution's error is
+            dominated by sampling noise well before that).
+        max_steps: bound on attempted adaptive steps (static).
+        denoise_final: finish with x0 = D(x, sigma_min) (static).
+        num_saved: trajectory length when ``save_trajectory`` (static).
+    """
+
+    solver: dfx.AbstractSolver = dfx.ShARK()
+    steps: int | None = eqx.field(default=None, static=True)
+    rtol: Float[Array, ""] = eqx.field(default=1e-2, converter=_as_float)
+    atol: Float[Array, ""] = eqx.field(default=1e-2, converter=_as_float)
+    max_steps: int = eqx.field(default=4096, static=True)
+    denoise_final: bool = eqx.field(default=True, static=True)
+    num_saved: int = eqx.field(default=33, static=True)
+
+    def __check_init__(self):
+        check_sigma_range(self.sigma_min, self.sigma_max)
+        check_tolerances(self.rtol, self.atol)
+        check_max_steps(self.max_steps)
+        check_max_steps(self.num_saved - 1)
+        if self.steps is not None:
+            check_max_steps(self.steps)
+        if not isinstance(self.denoise_final, bool):
+            raise TypeError(f"denoise_final must be a bool, got {self.denoise_final!r}.")
+        check_solver(self.solver, sde=True, adaptive=self.steps is None)
+
+    def integrate(self, denoiser, noise, key, save_trajectory):
+        dtype = noise.dtype
+        sigma_min, v0, v1 = self._range(dtype)
+
+        def drift(v, x, args):
+            return 2.0 * (denoiser(x, jnp.exp(-v)) - x)
+
+        def diffusion(v, x, args):
+            return lx.DiagonalLinearOperator(jnp.full(x.shape, jnp.sqrt(2.0) * jnp.exp(-v), dtype))
+
+        shape = jax.ShapeDtypeStruct(noise.shape, dtype)
+        tol = (v1 - v0) * 2.0**-_BROWNIAN_DEPTH
+        brownian = dfx.VirtualBrownianTree(v0, v1, tol, shape, key, levy_area=_levy_area(self.solver))
+        terms = dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(diffusion, brownian))
+        if self.steps is None:
+            controller = dfx.PIDController(rtol=self.rtol.astype(dtype), atol=self.atol.astype(dtype))
+            dt0, max_steps = (v1 - v0) * _FIRST_STEP_FRACTION, self.max_steps
+        else:
+            controller = dfx.StepTo(ts=jnp.linspace(v0, v1, self.steps + 1).at[-1].set(v1))
+            dt0, max_steps = None, self.steps
+        saveat, levels = _save_at(v0, v1, self.num_saved, save_trajectory)
+        sol = dfx.diffeqsolve(
+            terms,
+            self.solver,
+            v0,
+            v1,
+            dt0,
+            jnp.exp(-v0) * noise,
+            saveat=saveat,
+            stepsize_controller=controller,
+            max_steps=max_steps,
+            throw=False,
+        )
+        ys = raise_if_failed(sol.ys, sol, "gm.samplers.SDE", max_steps)
+        nfe = solver_nfe(self.solver, sol.stats["num_steps"], sde=True)
+        x = ys[-1]
+        if self.denoise_final:
+            x = denoiser(x, sigma_min)
+            nfe = nfe + 1
+        if not save_trajectory:
+            return Solution(x, nfe)
+        return Solution(x, nfe, ys, levels.astype(dtype))

@@ -1,0 +1,80 @@
+"""Ancestral samplers: DDIM (Song et al. 2021) and Euler ancestral (k-diffusion), one step function.
+
+In the EDM coordinates x = x0 + sigma eps, DDIM with alpha_bar = 1 / (1 + sigma^2) is an ancestral step.
+Writing x_vp = sqrt(alpha_bar) x, DDIM's update
+
+    x_vp' = sqrt(ab') x0_hat + sqrt(1 - ab' - s^2) eps_hat + s z,
+    s = eta sqrt((1 - ab') / (1 - ab)) sqrt(1 - ab / ab'),
+
+divided by sqrt(ab') becomes, with eps_hat = (x - D) / sigma and (1 - ab') / ab' = sigma_next^2,
+
+    x' = D + (sigma_down / sigma) (x - D) + sigma_up z,
+    sigma_up^2 = s^2 / ab' = eta^2 sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2,
+    sigma_down^2 = sigma_next^2 - sigma_up^2,
+
+which is k-diffusion's ``get_ancestral_step`` followed by an Euler step to sigma_down and fresh noise of
+std sigma_up. ``sigma_up`` is capped at sigma_next (only reached for eta > 1). At sigma_next = 0 both
+vanish and x' = D.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from genmodels._checks import check_positive
+from genmodels.samplers._base import AbstractStepSampler, float_param
+
+
+def ancestral_step(x: Array, denoised: Array, sigma, sigma_next, eta, z: Array) -> Array:
+    """x' = D + (sigma_down / sigma) (x - D) + sigma_up z (see the module docstring); z is standard
+    normal noise already scaled by any s_noise."""
+    var_up = eta**2 * sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2
+    sigma_up = jnp.minimum(sigma_next, jnp.sqrt(jnp.maximum(var_up, 0.0)))
+    sigma_down = jnp.sqrt(jnp.maximum(sigma_next**2 - sigma_up**2, 0.0))
+    return denoised + (sigma_down / sigma) * (x - denoised) + sigma_up * z
+
+
+class DDIM(AbstractStepSampler):
+    """DDIM with stochasticity ``eta``: eta = 0 (default) is deterministic DDIM, identical to ``Euler``;
+    eta = 1 is the DDPM posterior (ancestral) sampler. NFE = steps.
+
+    Args:
+        sigmas: descending schedule, ``steps + 1`` entries.
+        eta: >= 0, the DDIM noise scale.
+    """
+
+    eta: Float[Array, ""] = eqx.field(default=0.0, converter=float_param)
+
+    def __check_init__(self):
+        check_positive("eta", self.eta, allow_zero=True)
+
+    def step(self, denoiser, i, x, state, key):
+        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
+        z = jax.random.normal(key, x.shape, x.dtype)
+        return ancestral_step(x, denoiser(x, sigma), sigma, sigma_next, self.eta, z), state
+
+
+class EulerAncestral(AbstractStepSampler):
+    """k-diffusion's ``sample_euler_ancestral``: the same ancestral step as :class:`DDIM` (default
+    eta = 1), with the fresh noise multiplied by ``s_noise``. NFE = steps.
+
+    Args:
+        sigmas: descending schedule, ``steps + 1`` entries.
+        eta: >= 0, fraction of the DDPM posterior noise.
+        s_noise: >= 0, extra scale on the added noise (1 = exact).
+    """
+
+    eta: Float[Array, ""] = eqx.field(default=1.0, converter=float_param)
+    s_noise: Float[Array, ""] = eqx.field(default=1.0, converter=float_param)
+
+    def __check_init__(self):
+        check_positive("eta", self.eta, allow_zero=True)
+        check_positive("s_noise", self.s_noise, allow_zero=True)
+
+    def step(self, denoiser, i, x, state, key):
+        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
+        z = self.s_noise * jax.random.normal(key, x.shape, x.dtype)
+        return ancestral_step(x, denoiser(x, sigma), sigma, sigma_next, self.eta, z), state

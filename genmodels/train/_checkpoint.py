@@ -1,0 +1,138 @@
+"""Atomic training checkpoints with orbax-checkpoint, verified on restore.
+
+A checkpoint of step ``s`` is the folder ``checkpoints/<s>/`` holding
+
+* ``arrays``: every leaf of the training state (parameters, EMA, optimiser state, step, PRNG key data; and
+  the best parameters when early stopping is on), saved as a flat dict ``{"00000": leaf, ...}`` in
+  ``jax.tree.leaves`` order, so any pytree (nnx ``State``, optax named tuples) round-trips;
+* ``meta``: JSON with the step, the number, shapes and dtypes of the leaves, a sha256 digest of their bytes,
+  and the caller's own fields (early-stopping state).
+
+orbax writes each checkpoint into a temporary folder and renames it when complete, so a process killed
+mid-save leaves the previous checkpoints intact (the unfinished folder is ignored and cleaned up). Restore
+checks the structure against the state the caller expects and recomputes the digest: any mismatch, missing
+file or unreadable array raises :class:`CheckpointError` naming the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be read or does not match the run being resumed."""
+
+
+def _is_key(x) -> bool:
+    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def host_array(x) -> np.ndarray:
+    """A numpy copy of a (replicated) array, also when it spans several processes."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        x = x.addressable_data(0)  # replicated state: every process holds the whole array
+    return np.asarray(x)
+
+
+def leaves_digest(leaves: list) -> str:
+    """sha256 over (dtype, shape, bytes) of each leaf, in order; PRNG keys are hashed by their key data."""
+    h = hashlib.sha256()
+    for x in leaves:
+        a = host_array(jax.random.key_data(x) if _is_key(x) else x)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+class Checkpointer:
+    """Save and restore flat training-state checkpoints under ``directory`` (see the module docstring).
+
+    Args:
+        directory: the checkpoint folder (created on first save).
+        keep: how many recent checkpoints to keep (None: all).
+    """
+
+    def __init__(self, directory: str | Path, keep: int | None = 3):
+        self.directory = Path(directory).absolute()
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep, create=True, enable_async_checkpointing=False, cleanup_tmp_directories=True
+        )
+        try:
+            self._manager = ocp.CheckpointManager(self.directory, options=options)
+        except Exception as err:  # noqa: BLE001 - orbax raises many kinds
+            raise CheckpointError(f"cannot open checkpoint folder {self.directory}: {err}") from err
+
+    def steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        steps = self.steps()
+        return steps[-1] if steps else None
+
+    def save(self, step: int, tree: Any, meta: dict | None = None) -> None:
+        """Write checkpoint ``step`` (synchronously) holding the leaves of ``tree`` and JSON ``meta``."""
+        leaves = jax.tree.leaves(tree)
+        stored = {f"{i:05d}": (jax.random.key_data(x) if _is_key(x) else x) for i, x in enumerate(leaves)}
+        info = {
+            "step": int(step),
+            "num_leaves": len(leaves),
+            "shapes": [list(np.shape(x)) for x in stored.values()],
+            "dtypes": [str(getattr(x, "dtype", np.asarray(x).dtype)) for x in stored.values()],
+            "digest": leaves_digest(leaves),
+            "user": meta or {},
+        }
+        args = ocp.args.Composite(arrays=ocp.args.StandardSave(stored), meta=ocp.args.JsonSave(info))
+        self._manager.save(int(step), args=args, force=True)
+        self._manager.wait_until_finished()
+
+    def restore(self, step: int, like: Any, sharding: jax.sharding.Sharding | None = None) -> tuple[Any, dict]:
+        """Read checkpoint ``step`` into the structure of ``like`` (a pytree of arrays); returns (tree, meta).
+
+        Arrays are placed with ``sharding`` (default: the first local device).
+        """
+        where = self.directory / str(step)
+        like_leaves, treedef = jax.tree.flatten(like)
+        try:
+            info = self._manager.restore(int(step), args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as err:  # noqa: BLE001
+            raise CheckpointError(f"checkpoint {where} is unreadable (its metadata cannot be loaded: "
+                                  f"{type(err).__name__}: {err}).") from err  # fmt: skip
+        if not isinstance(info, dict) or "num_leaves" not in info:
+            raise CheckpointError(f"checkpoint {where} has no valid metadata; it was not written by gm.train.")
+        expected = [jax.random.key_data(x) if _is_key(x) else x for x in like_leaves]
+        shapes = [list(np.shape(x)) for x in expected]
+        dtypes = [str(x.dtype) for x in expected]
+        if info["num_leaves"] != len(expected) or info["shapes"] != shapes or info["dtypes"] != dtypes:
+            raise CheckpointError(
+                f"checkpoint {where} does not match this run: it holds {info['num_leaves']} arrays, the model, "
+                f"optimiser and options here need {len(expected)} (or shapes/dtypes differ). Resume with the "
+                "same model, optimiser, ema_decay and validate settings, or use a new run_dir."
+            )
+        sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        abstract = {
+            f"{i:05d}": jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding) for i, x in enumerate(expected)
+        }
+        try:
+            got = self._manager.restore(int(step), args=ocp.args.Composite(arrays=ocp.args.StandardRestore(abstract)))
+            arrays = got["arrays"]
+        except Exception as err:  # noqa: BLE001
+            raise CheckpointError(f"checkpoint {where} is corrupt or unreadable ({type(err).__name__}: {err}). "
+                                  "Delete that folder to resume from an earlier checkpoint.") from err  # fmt: skip
+        leaves = []
+        for i, ref in enumerate(like_leaves):
+            a = arrays[f"{i:05d}"]
+            leaves.append(jax.random.wrap_key_data(a, impl=jax.random.key_impl(ref)) if _is_key(ref) else a)
+        if leaves_digest(leaves) != info["digest"]:
+            raise CheckpointError(f"checkpoint {where} is corrupt: the restored arrays do not match the digest "
+                                  "written with them. Delete that folder to resume from an earlier one.")  # fmt: skip
+        return jax.tree.unflatten(treedef, leaves), info["user"]
+
+    def close(self) -> None:
+        self._manager.close()
+

@@ -1,0 +1,451 @@
+"""Fixed-step samplers against analytic truth.
+
+Every concrete ``AbstractStepSampler`` exported by ``gm.samplers`` is discovered and tested, so a new
+sampler is covered automatically (``build`` gives it its defaults unless it needs special arguments).
+The oracles are exact: the probability-flow ODE of a diagonal Gaussian has a closed-form solution, and a
+Gaussian mixture has a closed-form denoiser, so the samplers' outputs can be compared with the true
+component weights and spreads. Small problems share compiled programs (same model class, shapes and
+static options) to keep the file fast.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import genmodels as gm
+from genmodels.samplers import AbstractStepSampler
+
+SAMPLERS = sorted(
+    (
+        c
+        for c in vars(gm.samplers).values()
+        if isinstance(c, type) and issubclass(c, AbstractStepSampler) and not inspect.isabstract(c)
+    ),
+    key=lambda c: c.__name__,
+)
+IDS = [c.__name__ for c in SAMPLERS]
+S = gm.samplers
+
+# Samplers (and options) with no randomness once the starting noise is given.
+DETERMINISTIC = {"Euler": {}, "Heun": {}, "DPMSolverPP2M": {}, "DDIM": {"eta": 0.0}}
+
+
+def build(cls, sigmas, **kwargs):
+    """A sampler of class ``cls`` on ``sigmas`` with test-friendly defaults."""
+    if cls is S.AnnealedLangevin:
+        sig = np.asarray(sigmas)
+        kwargs.setdefault("step_size", 0.2 * float(sig[sig > 0].min()) ** 2)  # NCSN's ratio
+        kwargs.setdefault("steps_per_level", 10)
+    return cls(sigmas, **kwargs)
+
+
+def mixture(shift=0.0):
+    """Three well-separated components with unequal weights and spreads."""
+    means = jnp.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 3.0]]) + shift
+    return gm.targets.GaussianMixture(jnp.array([0.5, 0.3, 0.2]), means, jnp.array([0.3, 0.5, 0.4]))
+
+
+MIX = mixture()
+
+# ---- a probe model: counts traces (Python side effect) and real calls (debug callback) ----------------
+
+TRACES = [0]
+CALLS = [0]
+
+
+def _tick():
+    CALLS[0] += 1
+
+
+class Probe(eqx.Module):
+    model: eqx.Module
+
+    def __call__(self, x, sigma):
+        TRACES[0] += 1
+        jax.debug.callback(_tick)
+        return self.model(x, sigma)
+
+    def at_infinity(self, eps):
+        TRACES[0] += 1
+        jax.debug.callback(_tick)
+        return self.model.at_infinity(eps)
+
+
+SMALL = (64, 2)
+SCHEDULE = gm.schedules.karras(8, 0.01, 40.0)  # 9 entries, ends in 0
+SCHEDULE_POS = gm.schedules.karras(8, 0.01, 40.0, final_zero=False)  # 9 entries, ends at 0.01
+SCHEDULE_INF = gm.schedules.uniform_t(gm.paths.Linear(), 8)  # 9 entries, [inf, ..., 0]
+NOISE = jax.random.normal(jax.random.key(42), SMALL)
+
+
+@pytest.fixture
+def x64():
+    old = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", old)
+
+
+def test_discovery():
+    names = set(IDS)
+    expected = {"Euler", "Heun", "DDIM", "EulerAncestral", "DPMSolverPP2M", "DPMSolverPP3MSDE"}
+    expected |= {"EulerMaruyama", "PredictorCorrector", "AnnealedLangevin"}
+    assert expected <= names
+
+
+# ---- 1. convergence order on the closed-form Gaussian ODE -----------------------------------------------
+
+
+_ODE_ERRORS = {}
+ORDER_STEPS = (16, 32, 64)
+
+
+def _gaussian_ode_errors(cls, **kwargs):
+    """Max end-point error at sigma_min vs the exact probability-flow ODE solution for N(m, diag(s^2)):
+    x(sigma) - m = (x_T - m) sqrt(s^2 + sigma^2) / sqrt(s^2 + sigma_T^2). Cached across tests."""
+    cache_key = (cls, tuple(sorted(kwargs.items())))
+    if cache_key in _ODE_ERRORS:
+        return _ODE_ERRORS[cache_key]
+    m, s = jnp.array([0.5, -1.0]), jnp.array([1.0, 0.3])
+    target = gm.targets.DiagonalGaussian(m, s)
+    z = jax.random.normal(jax.random.key(0), (16, 2), jnp.float64)
+    errors = []
+    for n in ORDER_STEPS:
+        sig = gm.schedules.karras(n, 0.05, 10.0, final_zero=False)
+        x = gm.sample(target, cls(sig, **kwargs), jax.random.key(1), (16, 2), noise=z)
+        assert x.dtype == jnp.float64
+        x_t = sig[0] * z
+        exact = m + (x_t - m) * jnp.sqrt(s**2 + sig[-1] ** 2) / jnp.sqrt(s**2 + sig[0] ** 2)
+        errors.append(float(jnp.max(jnp.abs(x - exact))))
+    _ODE_ERRORS[cache_key] = np.array(errors)
+    return _ODE_ERRORS[cache_key]
+
+
+def _order(errors):
+    return -np.polyfit(np.log(ORDER_STEPS), np.log(errors), 1)[0]
+
+
+@pytest.mark.parametrize(
+    "cls, order", [(S.Euler, 1.0), (S.Heun, 2.0), (S.DPMSolverPP2M, 2.0)], ids=["Euler", "Heun", "DPMSolverPP2M"]
+)
+def test_convergence_order(x64, cls, order):
+    errors = _gaussian_ode_errors(cls)
+    assert np.all(np.diff(errors) < 0), errors
+    assert abs(_order(errors) - order) < 0.2, (_order(errors), errors)
+
+
+def test_dpmsolver_3m_ode_order(x64):
+    """DPM-Solver++(3M) with eta = 0 is third order per step, but its first two steps are lower order,
+    so the global order on a fixed grid is at least 2 (and its error below 2M's)."""
+    e3, e2 = _gaussian_ode_errors(S.DPMSolverPP3MSDE, eta=0.0), _gaussian_ode_errors(S.DPMSolverPP2M)
+    assert _order(e3) > 1.8, (_order(e3), e3)
+    assert np.all(e3 < e2), (e3, e2)
+
+
+# ---- 2. mixture weights and spreads with the exact denoiser -----------------------------------------------
+
+KARRAS = gm.schedules.karras
+MIXTURE_RUNS = {  # (sampler, batch): honest step counts, spread bias about 3-5% (tolerance 8%)
+    "Euler": lambda: (S.Euler(KARRAS(128)), 16384),
+    "Heun": lambda: (S.Heun(KARRAS(32)), 16384),
+    "DDIM": lambda: (S.DDIM(KARRAS(128)), 16384),
+    "EulerAncestral": lambda: (S.EulerAncestral(KARRAS(256)), 16384),
+    "DPMSolverPP2M": lambda: (S.DPMSolverPP2M(KARRAS(48)), 16384),
+    "DPMSolverPP3MSDE": lambda: (S.DPMSolverPP3MSDE(KARRAS(48)), 16384),
+    "EulerMaruyama": lambda: (S.EulerMaruyama(KARRAS(512)), 16384),
+    "PredictorCorrector": lambda: (S.PredictorCorrector(KARRAS(128)), 16384),
+    # 1600 model calls per sample: a smaller batch; its weights are biased by about 0.012 at this budget
+    "AnnealedLangevin": lambda: (
+        S.AnnealedLangevin(gm.schedules.log_uniform(16, 0.03, 8.0), steps_per_level=100, step_size=0.2 * 0.03**2),
+        8192,
+    ),
+}
+
+
+def assert_mixture(x, target, weight_tol=0.03, std_tol=0.08):
+    x = np.asarray(x)
+    assert np.all(np.isfinite(x))
+    comp = np.asarray(target.component_of(x))
+    weights = np.bincount(comp, minlength=len(target.log_weights)) / len(x)
+    np.testing.assert_allclose(weights, np.asarray(target.weights), atol=weight_tol)
+    for k in range(len(weights)):
+        spread = (x[comp == k] - np.asarray(target.means[k])).std(axis=0)
+        np.testing.assert_allclose(spread, np.asarray(target.stds[k]), rtol=std_tol)
+
+
+@pytest.mark.parametrize("cls", SAMPLERS, ids=IDS)
+def test_mixture_weights_and_spreads(cls):
+    sampler, batch = MIXTURE_RUNS.get(cls.__name__, lambda: (build(cls, KARRAS(128)), 16384))()
+    x = gm.sample(MIX, sampler, jax.random.key(3), (batch, 2))
+    assert_mixture(x, MIX)
+
+
+def test_langevin_stationary_variance():
+    """On N(m, s^2) the Langevin chain at level sigma is linear: with v = s^2 + sigma^2 and step alpha,
+    x' - m = (1 - alpha / (2v)) (x - m) + sqrt(alpha) z, whose stationary variance is
+    v / (1 - alpha / (4v)) (not v: the discretisation bias of unadjusted Langevin). The final step to
+    sigma = 0 is Tweedie's D, which scales x - m by s^2 / v."""
+    m, s, sigma, alpha = jnp.array([1.0, -1.0]), 0.5, 0.5, 0.2
+    v = s**2 + sigma**2
+    sampler = S.AnnealedLangevin(jnp.array([2.0, sigma, 0.0]), steps_per_level=200, step_size=alpha)
+    traj = gm.solve(gm.targets.DiagonalGaussian(m, s), sampler, jax.random.key(0), (8192, 2), save_trajectory=True)
+    stationary = v / (1 - alpha / (4 * v))
+    at_level, final = np.asarray(traj.trajectory[1]), np.asarray(traj.trajectory[2])
+    np.testing.assert_allclose(at_level.mean(0), m, atol=0.04)
+    np.testing.assert_allclose(at_level.var(0), stationary, rtol=0.05)  # v itself is 10% lower
+    np.testing.assert_allclose(final.var(0), (s**2 / v) ** 2 * stationary, rtol=0.05)
+    assert int(traj.nfe) == 2 * 200 + 1
+
+
+# ---- 3-6, 9. keys, compilation, NFE, noise, trajectories -----------------------------------------------
+# Two small programs per sampler: ``run(..., noise=None)`` and ``run_traj(..., noise=...)`` (always with a
+# trajectory); the tests below reuse them.
+
+
+def run(sampler, key, model=MIX):
+    return gm.solve(Probe(model), sampler, key, SMALL)
+
+
+def run_traj(sampler, key, noise=NOISE, model=MIX):
+    return gm.solve(Probe(model), sampler, key, SMALL, noise=noise, save_trajectory=True)
+
+
+def test_identities():
+    """DDIM(eta=0) and EulerAncestral(eta=0) are Euler; one DPM++(3M) SDE step (eta=1) is the DDPM step."""
+    key = jax.random.key(5)
+    base = run_traj(S.Euler(SCHEDULE), key).samples
+    for sampler in (S.DDIM(SCHEDULE, eta=0.0), S.EulerAncestral(SCHEDULE, eta=0.0)):
+        np.testing.assert_allclose(run_traj(sampler, key).samples, base, rtol=1e-5, atol=1e-5)
+    two = jnp.array([10.0, 2.0])
+    a = gm.sample(MIX, S.DPMSolverPP3MSDE(two), key, SMALL, noise=NOISE)
+    b = gm.sample(MIX, S.DDIM(two, eta=1.0), key, SMALL, noise=NOISE)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", SAMPLERS, ids=IDS)
+def test_keys(cls):
+    """Same key, same samples; another key, other samples (from other step noise, or other starting
+    noise when none is given: that path is shared by all samplers and checked on two of them)."""
+    sampler = build(cls, SCHEDULE)
+    a = run_traj(sampler, jax.random.key(0)).samples
+    b = run_traj(sampler, jax.random.key(0)).samples
+    np.testing.assert_array_equal(a, b)
+    assert np.all(np.isfinite(np.asarray(a)))
+    if cls in (S.Euler, S.EulerAncestral):
+        a = run(sampler, jax.random.key(0)).samples
+        np.testing.assert_array_equal(a, run(sampler, jax.random.key(0)).samples)
+        assert not np.allclose(a, run(sampler, jax.random.key(1)).samples)
+
+
+def _perturbed(sampler, factor=0.9):
+    """The same sampler with every number scaled (schedule stays descending, options stay valid)."""
+    return jax.tree.map(lambda a: a * factor if eqx.is_inexact_array(a) else a, sampler)
+
+
+@pytest.mark.parametrize("cls", SAMPLERS, ids=IDS)
+def test_no_recompilation(cls):
+    sampler = build(cls, SCHEDULE)
+    # numbers must be array leaves: filter_jit would make a Python float static (one compile per value)
+    assert all(eqx.is_array(leaf) for leaf in jax.tree.leaves(sampler))
+    run_traj(sampler, jax.random.key(0))
+    traced = TRACES[0]
+    for factor, shift in [(0.9, 0.3), (0.8, -1.0)]:
+        new = _perturbed(sampler, factor)
+        run_traj(new, jax.random.key(2), noise=NOISE * factor, model=mixture(shift))
+    assert TRACES[0] == traced, "gm.solve retraced for new numbers of the same shapes"
+
+
+@pytest.mark.parametrize("cls", SAMPLERS, ids=IDS)
+@pytest.mark.parametrize("schedule", [SCHEDULE, SCHEDULE_POS], ids=["zero", "positive"])
+def test_nfe_counts_real_calls(cls, schedule):
+    sampler = build(cls, schedule)
+    CALLS[0] = 0
+    sol = jax.block_until_ready(run_traj(sampler, jax.random.key(0)))
+    jax.effects_barrier()
+    assert CALLS[0] > 0 and int(sol.nfe) == CALLS[0]
+    assert_step_nfe(sampler, CALLS[0])
+
+
+def assert_step_nfe(sampler, calls):
+    first = 1 if sampler.starts_at_infinity else 0  # the step from inf makes one at_infinity call
+    per_step = sum(int(sampler.step_nfe(jnp.asarray(i))) for i in range(first, sampler.num_steps))
+    assert first + per_step == calls
+
+
+@pytest.mark.parametrize("cls", SAMPLERS, ids=IDS)
+def test_trajectory(cls):
+    sol = run_traj(build(cls, SCHEDULE), jax.random.key(0))
+    assert sol.trajectory.shape == (len(SCHEDULE),) + SMALL
+    np.testing.assert_array_equal(sol.trajectory[-1], sol.samples)
+    np.testing.assert_array_equal(sol.levels, SCHEDULE)
+    np.testing.assert_allclose(sol.trajectory[0], SCHEDULE[0] * NOISE, rtol=1e-6)  # the given noise is used
+    assert np.all(np.isfinite(np.asarray(sol.trajectory)))
+
+
+def test_trajectory_does_not_change_samples():
+    sampler, key = S.Heun(SCHEDULE, s_churn=10.0), jax.random.key(0)
+    plain = gm.solve(Probe(MIX), sampler, key, SMALL, noise=NOISE)
+    traj = run_traj(sampler, key)
+    assert plain.trajectory is None and plain.levels is None
+    np.testing.assert_allclose(plain.samples, traj.samples, rtol=1e-5, atol=1e-5)
+    assert int(plain.nfe) == int(traj.nfe)
+
+
+@pytest.mark.parametrize("cls", SAMPLERS, ids=IDS)
+def test_given_noise(cls):
+    sampler = build(cls, SCHEDULE, **DETERMINISTIC.get(cls.__name__, {}))
+    a = run_traj(sampler, jax.random.key(0)).samples
+    b = run_traj(sampler, jax.random.key(1)).samples
+    c = run_traj(sampler, jax.random.key(0), noise=-NOISE).samples
+    assert not np.allclose(a, c)
+    if cls.__name__ in DETERMINISTIC:
+        np.testing.assert_array_equal(a, b)  # the key is unused once the noise is given
+    else:
+        assert not np.allclose(a, b)
+
+
+@pytest.mark.parametrize("cls", SAMPLERS, ids=IDS)
+def test_given_noise_float64(x64, cls):
+    noise, sig = NOISE.astype(jnp.float64), SCHEDULE.astype(jnp.float64)
+    sol = gm.solve(MIX, build(cls, sig), jax.random.key(0), SMALL, noise=noise, save_trajectory=True)
+    assert sol.samples.dtype == jnp.float64 and np.all(np.isfinite(np.asarray(sol.samples)))
+    np.testing.assert_allclose(sol.trajectory[0], sig[0] * noise, rtol=1e-12)
+    if cls.__name__ in DETERMINISTIC:
+        np.testing.assert_allclose(run_traj(build(cls, SCHEDULE), jax.random.key(0)).samples, sol.samples, atol=1e-3)
+
+
+def test_float32_noise_with_float64_numbers(x64):
+    """A sampler built under x64 (float64 schedule and options) run on float32 noise stays float32."""
+    sampler = S.EulerAncestral(SCHEDULE.astype(jnp.float64), eta=0.5)
+    assert sampler.eta.dtype == jnp.float64
+    sol = gm.solve(MIX, sampler, jax.random.key(0), SMALL, noise=NOISE, save_trajectory=True)
+    assert sol.samples.dtype == sol.trajectory.dtype == sol.levels.dtype == jnp.float32
+
+
+# ---- 7. flow matching from sigma = inf ----------------------------------------------------------------
+
+
+def linear_velocity(target):
+    """Exact velocity u(x_t, t) = E[eps - x0 | x_t] of ``target`` on the Linear path x_t = (1-t) x0 + t eps,
+    written in x_t directly so that it is finite at t = 1."""
+
+    def u(x_t, t):
+        a = (1.0 - t)[..., None, None] if jnp.ndim(t) == 1 else 1.0 - t
+        tt = 1.0 - a
+        var = a**2 * target.stds**2 + tt**2
+        diff = x_t[:, None, :] - a * target.means
+        lp = target.log_weights - 0.5 * jnp.sum(diff**2 / var + jnp.log(2 * jnp.pi * var), axis=-1)
+        r = jax.nn.softmax(lp, axis=-1)[..., None]
+        x0 = target.means + a * target.stds**2 / var * diff
+        eps = tt / var * diff
+        return jnp.sum(r * (eps - x0), axis=1)
+
+    return u
+
+
+FLOW_STEPS = {"EulerAncestral": 128, "DPMSolverPP3MSDE": 64, "EulerMaruyama": 256, "PredictorCorrector": 128}
+FLOW_SHAPE = (4096, 2)
+
+
+@pytest.mark.parametrize("cls", SAMPLERS, ids=IDS)
+def test_flow_matching_from_infinity(cls):
+    """A velocity model on the Linear path, sampled on uniform_t (first entry inf): mixture weights and
+    spreads, trajectory rows and levels, and real model calls (the at_infinity call included)."""
+    model = gm.denoisers.from_velocity(linear_velocity(MIX))
+    sig = gm.schedules.uniform_t(gm.paths.Linear(), FLOW_STEPS.get(cls.__name__, 32))
+    sampler = build(cls, sig, steps_per_level=20) if cls is S.AnnealedLangevin else build(cls, sig)
+    assert sampler.starts_at_infinity
+    noise = jax.random.normal(jax.random.key(8), FLOW_SHAPE)
+    CALLS[0] = 0
+    sol = gm.solve(Probe(model), sampler, jax.random.key(7), FLOW_SHAPE, noise=noise, save_trajectory=True)
+    jax.block_until_ready(sol)
+    jax.effects_barrier()
+    assert int(sol.nfe) == CALLS[0]
+    assert_step_nfe(sampler, CALLS[0])
+    assert sol.trajectory.shape == (len(sig),) + FLOW_SHAPE
+    np.testing.assert_array_equal(sol.trajectory[0], noise)  # row 0, at sigma = inf, is the noise itself
+    np.testing.assert_array_equal(sol.trajectory[-1], sol.samples)
+    assert np.isinf(sol.levels[0]) and np.all(np.isfinite(np.asarray(sol.trajectory)))
+    assert_mixture(sol.samples, MIX, weight_tol=0.035, std_tol=0.12)
+
+
+def test_infinite_schedule_needs_a_limit():
+    with pytest.raises(ValueError, match="at_infinity"):
+        gm.sample(lambda x, s: MIX(x, s), S.Euler(SCHEDULE_INF), jax.random.key(0), SMALL)
+
+
+# ---- 8. bad input -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sigmas, match",
+    [
+        ([1.0, 2.0, 0.0], "strictly descending"),
+        ([1.0, 0.5, 0.5], "strictly descending"),
+        ([1.0, -0.5], "non-negative"),
+        ([float("nan"), 1.0, 0.0], "NaN"),
+        ([1.0, float("inf"), 0.0], "inf"),
+        ([1.0], "at least 2 entries"),
+        (1.0, "1-D"),
+        ([[1.0, 0.0]], "1-D"),
+    ],
+)
+def test_bad_schedule(sigmas, match):
+    for cls in SAMPLERS:
+        with pytest.raises(ValueError, match=match):
+            build(cls, sigmas)
+
+
+def test_bad_traced_schedule():
+    run = eqx.filter_jit(lambda s: gm.sample(MIX, S.Euler(s), jax.random.key(0), SMALL))
+    with pytest.raises(eqx.EquinoxRuntimeError, match="strictly descending"):
+        run(jnp.array([1.0, 2.0, 0.0]))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: S.DDIM(SCHEDULE, eta=-1.0), "eta"),
+        (lambda: S.EulerAncestral(SCHEDULE, s_noise=float("nan")), "s_noise"),
+        (lambda: S.DPMSolverPP3MSDE(SCHEDULE, eta=-0.5), "eta"),
+        (lambda: S.PredictorCorrector(SCHEDULE, snr=0.0), "snr"),
+        (lambda: S.PredictorCorrector(SCHEDULE, corrector_steps=1.5), "corrector_steps"),
+        (lambda: S.PredictorCorrector(SCHEDULE, norms="global"), "norms"),
+        (lambda: S.AnnealedLangevin(SCHEDULE, steps_per_level=0), "steps_per_level"),
+        (lambda: S.AnnealedLangevin(SCHEDULE, step_size=-1.0), "step_size"),
+        (lambda: S.AnnealedLangevin(gm.schedules.karras(8)), "step_size.*too large"),
+    ],
+)
+def test_bad_options(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_bad_driver_input():
+    euler, key = S.Euler(SCHEDULE), jax.random.key(0)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="noise contains NaN or inf"):
+        gm.sample(MIX, euler, key, SMALL, noise=NOISE.at[0, 0].set(jnp.nan))
+    with pytest.raises(ValueError, match=r"noise must have shape \(64, 2\)"):
+        gm.sample(MIX, euler, key, SMALL, noise=NOISE[:10])
+    with pytest.raises(TypeError, match="noise must have a floating dtype"):
+        gm.sample(MIX, euler, key, SMALL, noise=jnp.zeros(SMALL, jnp.int32))
+    for shape in [(0, 2), (2.5, 2), (), "ab", None, (True, 2)]:
+        with pytest.raises(ValueError, match="shape must be"):
+            gm.sample(MIX, euler, key, shape)
+    with pytest.raises(ValueError, match="denoised array of the input's shape"):
+        gm.sample(lambda x, s: x[:, :1], euler, key, SMALL)
+    with pytest.raises(TypeError, match="sampler must be a genmodels sampler"):
+        gm.sample(MIX, "euler", key, SMALL)
+    with pytest.raises(TypeError, match="sampler must be a genmodels sampler"):
+        gm.sample(MIX, SCHEDULE, key, SMALL)
+    for bad_key in [0, np.array([1, 2]), jnp.zeros(3, jnp.uint32)]:
+        with pytest.raises(TypeError, match="key must be a JAX PRNG key"):
+            gm.sample(MIX, euler, bad_key, SMALL)
+    with pytest.raises(TypeError, match="save_trajectory must be a bool"):
+        gm.solve(MIX, euler, key, SMALL, save_trajectory=1)
