@@ -10,22 +10,27 @@ exact denoiser of ``gm.targets.random_mixture``, 8 components) x dimension (2, 6
 * ``overhead`` = median_s / (nfe x t_D), t_D the median seconds of the denoiser alone under ``jax.jit``.
 
 Peers, same denoiser, same noise, same schedule (so the same NFE): k-diffusion's ``sample_euler``,
-``sample_heun``, ``sample_dpmpp_2m``, and torchdiffeq's ``dopri5`` against ``gm.samplers.ODE`` (same rtol /
-atol; both adaptive, so NFE may differ and is reported). ``speedup`` = peer seconds / genmodels seconds;
-``max_abs_diff`` compares the two outputs. torch runs with as many threads as XLA's CPU client (one per
-core). k-diffusion's package ``__init__`` imports torchvision, so only its ``sampling.py`` is loaded (its
-one helper from ``utils``, ``append_dims``, is stubbed here).
+``sample_heun``, ``sample_dpmpp_2m``, and torchdiffeq's ``dopri5`` against ``gm.samplers.ODE`` (same ODE in
+the same variable v = -log sigma, same rtol / atol; both adaptive, so NFE may differ and is reported).
+``speedup`` = peer seconds / genmodels seconds. Outputs are compared per sample (largest coordinate
+difference); a handful of samples near mixture-component boundaries amplify float32 rounding (each library
+differs that much from a float64 run), so ``agree`` tests the 99th percentile against 1e-4 x scale (1e-2
+for the adaptive ODE) and the maximum is reported beside it. torch runs with one thread per core, as XLA's
+CPU client; on a GPU both sides use full float32 matmuls (no TF32) unless ``--tf32``. k-diffusion's
+package ``__init__`` imports torchvision, so only its ``sampling.py`` is loaded (its one helper from
+``utils``, ``append_dims``, is stubbed here).
 
 Likelihood: ``gm.log_prob`` on 256 exact samples of a 64-D mixture (exact and Hutchinson trace, rtol =
 atol = 1e-5) against k-diffusion's ``log_likelihood`` (torchdiffeq dopri5, one Rademacher probe) and
 score_sde's method (scipy ``solve_ivp`` RK45 on the host calling a jitted drift + divergence at every
 evaluation); the spread of the Hutchinson estimate over keys for 1 and several probes.
 
-    python experiments/bench_samplers.py --out runs/bench/results.json          # everything (~15 min CPU)
+    python experiments/bench_samplers.py --out runs/bench/cpu.json --markdown runs/bench/cpu.md  # ~15 min CPU
     python experiments/bench_samplers.py --quick                                 # small smoke run
     python experiments/bench_samplers.py --denoisers mixture --dims 64 --batches 16384 --samplers Euler,Heun
 
-JSON goes to stdout and to ``--out``; a markdown table of the run goes to stderr.
+JSON goes to stdout and to ``--out`` (rewritten after every cell); markdown tables go to stderr and to
+``--markdown``.
 """
 
 from __future__ import annotations
@@ -280,14 +285,17 @@ def bench_peer(peer, sampler, model, kind, noise, ours, row, env):
     theirs = run().cpu().numpy()
     peer_nfe = count[0]
     med, tmin, reps = timed(run, env.args.budget, 2, 10)
-    diff = float(np.max(np.abs(theirs - ours)))
+    # per-sample error; a few samples near component boundaries amplify float32 rounding (either library
+    # against a float64 run differs as much), so agreement is judged on the 99th percentile
+    err = np.abs(theirs - ours).reshape(len(ours), -1).max(axis=1)
     scale = float(np.max(np.abs(theirs)))
     tol = (1e-4 if peer != "torchdiffeq" else 1e-2) * max(scale, 1.0)
+    p99 = float(np.quantile(err, 0.99))
     return {
         "peer": "k-diffusion " + peer if peer != "torchdiffeq" else "torchdiffeq dopri5", "peer_nfe": peer_nfe,
         "peer_median_s": med, "peer_min_s": tmin, "speedup": med / our_s, "speedup_goal": GOAL_SPEEDUP,
-        "speedup_ok": med / our_s >= GOAL_SPEEDUP, "max_abs_diff": diff, "peer_max_abs": scale,
-        "agree": diff <= tol, "agree_tol": tol,
+        "speedup_ok": med / our_s >= GOAL_SPEEDUP, "max_abs_diff": float(err.max()), "p99_abs_diff": p99,
+        "median_abs_diff": float(np.median(err)), "peer_max_abs": scale, "agree": p99 <= tol, "agree_tol": tol,
     }  # fmt: skip
 
 
@@ -419,7 +427,7 @@ def markdown(results):
     """The run as markdown tables (✗ marks a missed goal)."""
     mark = lambda ok: "" if ok else " ✗"  # noqa: E731
     lines = ["| denoiser | dim | batch | t_D ms | sampler | NFE | median s | samples/s | compile s | overhead "
-             "| peer NFE | peer s | speedup | max abs diff |", "|" + "---|" * 14]  # fmt: skip
+             "| peer NFE | peer s | speedup | abs diff max / p99 |", "|" + "---|" * 14]  # fmt: skip
     for c in results["cells"]:
         head = f"| {c['denoiser']} | {c['dim']} | {c['batch']} | {1e3 * c['denoiser_call_s']:.3g} | "
         for r in c["samplers"]:
@@ -429,7 +437,7 @@ def markdown(results):
             peer = "– | – | – | –"
             if "peer" in r:
                 peer = (f"{r['peer_nfe']} | {r['peer_median_s']:.4g} | {r['speedup']:.2f}{mark(r['speedup_ok'])} | "
-                        f"{r['max_abs_diff']:.1e}{mark(r['agree'])}")  # fmt: skip
+                        f"{r['max_abs_diff']:.1e} / {r['p99_abs_diff']:.1e}{mark(r['agree'])}")  # fmt: skip
             lines.append(
                 head + f"{r['sampler']} | {r['nfe']} | {r['median_s']:.4g} | {r['samples_per_s']:.3g} | "
                 f"{r['compile_s']:.2f} | {r['overhead']:.2f}{mark(r['overhead_ok'])} | {peer} |"
@@ -512,7 +520,8 @@ def summarise(results):
         "errors": [f"{tag(c, r)}: {r['error']}" for c, r in rows if "error" in r],
         "overhead_misses": [f"{tag(c, r)}={r['overhead']:.2f}" for c, r in rows if not r.get("overhead_ok", True)],
         "speedup_misses": [f"{tag(c, r)}={r['speedup']:.2f}" for c, r in rows if not r.get("speedup_ok", True)],
-        "disagreements": [f"{tag(c, r)}: {r['max_abs_diff']:.2e}" for c, r in rows if not r.get("agree", True)],
+        "disagreements": [f"{tag(c, r)}: p99 {r['p99_abs_diff']:.2e} > {r['agree_tol']:.1e}" for c, r in rows
+                          if not r.get("agree", True)],
     }
     ll = results.get("likelihood", {})
     if "k_diffusion" in ll:

@@ -11,7 +11,7 @@ files (``--data-path`` folder) and splits them 8,000 / 1,000 / 1,000 with a fixe
 comparable with the standard 50k-train binarised MNIST, as every output says.
 
 Training: Adam(W) on the mean NLL (``gm.autoregressive.nll_loss``; MADE draws one of its ``--num-masks``
-masks per step), EMA of the parameters, validation NLL every ``--validate-every`` steps with early stopping
+masks per step) plus an optional L2 penalty ``--l2`` on the weight matrices, EMA of the parameters, validation NLL every ``--validate-every`` steps with early stopping
 after ``--patience`` validations without improvement; the best validated parameters are evaluated on the
 test set. MADE with several masks reports the mask ensemble (log-mean-exp of the masks' probabilities)
 as ``test_nll_nats`` and a single mask beside it.
@@ -137,7 +137,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW decoupled weight decay")
+    p.add_argument("--l2", type=float, default=0.0, help="L2 penalty on weight matrices, added to the mean NLL")
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay (0 disables)")
     p.add_argument("--validate-every", type=int, default=200)
     p.add_argument("--patience", type=int, default=10)
@@ -169,11 +170,18 @@ def main(argv=None):
     config = {k: v for k, v in vars(args).items() if k not in ("out", "resume")}
     config["data"] = data.description
 
+    def loss_fn(m, batch, key):
+        nll = A.nll_loss(m, batch, key)
+        if not args.l2:
+            return nll
+        sq = sum(jnp.sum(jnp.square(w)) for w in jax.tree.leaves(nnx.state(m, nnx.Param)) if jnp.ndim(w) >= 2)
+        return nll + args.l2 * sq, {"nll": nll}
+
     def validate(m):
         return mean_nll(m, valid, ensemble=ensemble)
 
     res = gm.train.fit(
-        model, A.nll_loss, gm.data.ArrayDataset(train, args.batch_size), key=jax.random.key(args.seed),
+        model, loss_fn, gm.data.ArrayDataset(train, args.batch_size), key=jax.random.key(args.seed),
         steps=args.steps, optimizer=gm.train.adamw(args.lr, weight_decay=args.weight_decay),
         ema_decay=args.ema or None, run_dir=out / "run", config=config, checkpoint_every=args.checkpoint_every,
         resume=args.resume, log_every=max(args.validate_every, 100), progress=False, validate=validate,

@@ -35,6 +35,7 @@ from genmodels.samplers._adaptive import (
     check_solver,
     check_tolerances,
     checked_range,
+    fsal_state,
     raise_if_failed,
     solver_nfe,
 )
@@ -107,16 +108,18 @@ def _log_prob(model, x, key, sigma_min, sigma_max, rtol, atol, solver, trace, nu
             div = jnp.mean(jnp.sum((tangents * jv).reshape(num_probes, batch, d), axis=-1), axis=0)
         return gy, div
 
+    term, y0 = dfx.ODETerm(field), (x, jnp.zeros((batch,), dtype))
     sol = dfx.diffeqsolve(
-        dfx.ODETerm(field),
+        term,
         solver,
         u0,
         u1,
         (u1 - u0) * _FIRST_STEP_FRACTION,
-        (x, jnp.zeros((batch,), dtype)),
+        y0,
         stepsize_controller=dfx.PIDController(rtol=rtol.astype(dtype), atol=atol.astype(dtype)),
         max_steps=max_steps,
         throw=False,
+        solver_state=fsal_state(solver, term, u0, y0),
     )
     z, delta = raise_if_failed(sol.ys, sol, "gm.log_prob", max_steps)
     z, delta = z[-1], delta[-1]

@@ -9,6 +9,7 @@ import pytest
 
 import genmodels as gm
 from genmodels.samplers import ODE, SDE
+from genmodels.samplers._adaptive import fsal_state, solver_nfe
 
 MU = jnp.array([0.5, -1.0, 2.0])
 S = jnp.array([0.3, 1.0, 2.0])
@@ -96,6 +97,30 @@ def test_nfe_formula_matches_counted_calls(sampler, per_step, start):
     assert calls > 0 and (calls - start - final) % per_step == 0
     if isinstance(sampler, SDE) and sampler.steps is not None:
         assert calls == sampler.steps * per_step + final
+
+
+@pytest.mark.parametrize("solver", [dfx.Dopri5(), dfx.Bosh3(), dfx.Heun()], ids=lambda s: type(s).__name__)
+def test_nfe_formula_with_rejected_steps(solver):
+    """solver_nfe on a solve with many rejected steps, the first ones included (a stiff-ish scalar ODE and
+    a far too large first step), set up as ODE and log_prob do it (fsal_state): first-same-as-last
+    solvers reuse the first stage after every rejection."""
+
+    def vf(t, y, args):
+        jax.debug.callback(_Counter.tick, t)
+        return -50.0 * (y - jnp.cos(t))
+
+    @jax.jit
+    def solve():
+        ctrl = dfx.PIDController(rtol=1e-6, atol=1e-6)
+        term, y0 = dfx.ODETerm(vf), jnp.ones(4)
+        state = fsal_state(solver, term, 0.0, y0)
+        sol = dfx.diffeqsolve(term, solver, 0.0, 3.0, 1.0, y0, stepsize_controller=ctrl, solver_state=state)
+        return sol.stats["num_steps"], sol.stats["num_rejected_steps"]
+
+    solve()
+    (num_steps, rejected), calls = counted(solve)
+    assert int(rejected) > 0
+    assert int(solver_nfe(solver, num_steps)) == calls
 
 
 def _weights(mix, x):

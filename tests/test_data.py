@@ -92,7 +92,8 @@ def test_toy_shape_and_normalisation(name):
     se = np.sqrt((x**2).sum(1).var() / n)  # standard error of the second moment
     assert abs((x**2).sum(1).mean() - 2.0) < 5 * se + 1e-3
     assert np.all(np.abs(x.mean(0)) < 5 * x.std(0) / np.sqrt(n))
-    assert gm.data.toy_dataset(name, 16).batch(jax.random.key(1), 0).shape == (16, 2)
+    ds = gm.data.toy_dataset(name, 16)
+    assert jax.jit(lambda k: ds.batch(k, 0))(jax.random.key(1)).shape == (16, 2)
 
 
 def test_toy_structure():
@@ -122,7 +123,8 @@ def test_toy_bad_names_and_targets():
     with pytest.raises(TypeError, match="sample"):
         gm.data.target_dataset(object(), 4)
     mix = gm.targets.random_mixture(jax.random.key(0), dim=3)
-    assert gm.data.target_dataset(mix, 8).batch(jax.random.key(1), 2).shape == (8, 3)
+    ds = gm.data.target_dataset(mix, 8)
+    assert jax.jit(lambda k: ds.batch(k, 2))(jax.random.key(1)).shape == (8, 3)
 
 
 # ---------------------------------------------------------------------------------------------- images

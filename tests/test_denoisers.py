@@ -121,7 +121,8 @@ def test_edm_default_path_is_the_usual_formula():
     """from_score on the default EDM path is D = x + sigma^2 score(x, sigma)."""
     sigma = 0.7
     x = X0 + sigma * EPS
-    np.testing.assert_allclose(dn.from_score(MIX.score)(x, sigma), x + sigma**2 * MIX.score(x, sigma), rtol=1e-5, atol=1e-5)
+    expected = x + sigma**2 * MIX.score(x, sigma)
+    np.testing.assert_allclose(dn.from_score(MIX.score)(x, sigma), expected, rtol=1e-5, atol=1e-5)
 
 
 # ---- EDM preconditioning (Karras et al. 2022, Table 1) ----------------------------------------------------

@@ -85,29 +85,38 @@ def test_bad_labels_and_constructor_args():
         gm.nets.MLP(2, 8, 1, rngs=nnx.Rngs(0), emb_features=7)
 
 
-def test_unet_8x8_shapes_labels_and_rows():
-    net = _randomise_output(gm.nets.UNet(base=16, rngs=nnx.Rngs(0), num_classes=10), KEY)
+@pytest.fixture(scope="module")
+def unet():
+    """One small U-Net (3 levels, so H and W divisible by 4) serves 8x8 and 28x28 inputs."""
+    net = gm.nets.UNet(base=8, channel_mult=(1, 1, 1), num_heads=2, rngs=nnx.Rngs(0), num_classes=10)
+    return _randomise_output(net, KEY)
+
+
+def test_unet_8x8_shapes_labels_and_rows(unet):
     x = jax.random.normal(KEY, (3, 8, 8, 1))
     c = jnp.array([0.1, -0.5, 1.0])
-    out = _apply(net, x, c)
+    out = _apply(unet, x, c)
     assert out.shape == (3, 8, 8, 1) and bool(jnp.all(jnp.isfinite(out)))
-    cond = _apply(net, x, c, jnp.array([1, 2, 10]))
+    cond = _apply(unet, x, c, jnp.array([1, 2, 10]))
     assert not np.allclose(cond[:2], out[:2])
     np.testing.assert_allclose(cond[2], out[2], rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(_apply(net, x.at[1:].set(1.0), c)[0], out[0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(_apply(unet, x.at[1:].set(1.0), c)[0], out[0], rtol=1e-4, atol=1e-6)
 
 
-def test_unet_28x28_and_bad_shapes():
-    net = gm.nets.UNet(base=8, channel_mult=(1, 2, 2), num_heads=2, rngs=nnx.Rngs(0))
-    assert _apply(net, jnp.zeros((2, 28, 28, 1)), 0.5).shape == (2, 28, 28, 1)
+def test_unet_28x28_and_bad_shapes(unet):
+    assert _apply(unet, jnp.zeros((2, 28, 28, 1)), 0.5).shape == (2, 28, 28, 1)
     with pytest.raises(ValueError, match="divisible by 4"):
-        net(jnp.zeros((2, 10, 10, 1)), 0.5)
+        unet(jnp.zeros((2, 10, 10, 1)), 0.5)
     with pytest.raises(ValueError, match="NHWC"):
-        net(jnp.zeros((2, 1, 28, 28)), 0.5)
+        unet(jnp.zeros((2, 1, 28, 28)), 0.5)
     with pytest.raises(ValueError, match="NHWC"):
-        net(jnp.zeros((2, 28, 28)), 0.5)
+        unet(jnp.zeros((2, 28, 28)), 0.5)
+    with pytest.raises(ValueError, match="labels"):
+        unet(jnp.zeros((2, 8, 8, 1)), 0.5, jnp.array([0, 11]))
     with pytest.raises(ValueError, match="num_heads"):
-        gm.nets.UNet(base=6, num_heads=4, rngs=nnx.Rngs(0))
+        gm.nets.UNet(base=6, channel_mult=(1, 1), num_heads=4, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="channel_mult"):
+        gm.nets.UNet(channel_mult=(), rngs=nnx.Rngs(0))
 
 
 # ---- model wrappers --------------------------------------------------------------------------------

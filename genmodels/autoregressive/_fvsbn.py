@@ -54,9 +54,11 @@ class FVSBN(AbstractAutoregressive):
         return jnp.broadcast_to(self.bias[...].astype(dtype), (batch, self.n_dims))
 
     def sample_step(self, state, i, x):
-        w = self._masked_weight().astype(x.dtype)
-        prev = x[:, self.ordering[jnp.maximum(i - 1, 0)]] * (i > 0)
-        state = state + prev[:, None] * w[:, jnp.maximum(i - 1, 0)][None, :]
+        j = jnp.maximum(i - 1, 0)
+        n = self.n_dims
+        column = jnp.where(jnp.arange(n) > j, self.weight[...][:, j], 0).astype(x.dtype)  # column j of tril(W, -1)
+        prev = x[:, self.ordering[j]] * (i > 0)
+        state = state + prev[:, None] * column[None, :]
         return state[:, i], state
 
 

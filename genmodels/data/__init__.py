@@ -27,8 +27,10 @@ from genmodels.data._toys import (
     toy_target as toy_target,
 )
 
-try:  # written by the autoregressive-models helper; exported here when present
-    from genmodels.data._binary import *  # noqa: F403
-except ModuleNotFoundError as _err:  # pragma: no cover
-    if _err.name != "genmodels.data._binary":
-        raise
+from genmodels.data._binary import (  # binary sets for the autoregressive models (another helper's module)
+    UCI_BINARY as UCI_BINARY,
+    BinarySplits as BinarySplits,
+    binary_digits as binary_digits,
+    binary_mnist as binary_mnist,
+    load_binary_npz as load_binary_npz,
+)

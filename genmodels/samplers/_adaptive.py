@@ -42,7 +42,9 @@ def _evals_per_step(solver: dfx.AbstractSolver, *, sde: bool) -> tuple[int, int]
 
     * explicit Runge-Kutta with s stages: s per step; first-same-as-last tableaus (Bosh3, Tsit5, Dopri5,
       Dopri8) reuse the last stage of an accepted step, and also of a rejected one (the first stage at
-      the unchanged state is still valid), so s - 1 per step plus one call for the very first stage;
+      the unchanged state is still valid), so s - 1 per step plus one call for the very first stage,
+      made up front by :func:`fsal_state` (left to diffrax, that call would be repeated by every
+      rejected attempt before the first accepted step, which its statistics cannot tell);
     * stochastic Runge-Kutta (ShARK, SRA1, SEA, SPaRK, GeneralShARK, SlowRK): the stages whose drift is
       not ignored by the tableau, never FSAL;
     * Euler (Euler-Maruyama for the SDE): 1 per step.
@@ -78,6 +80,15 @@ def solver_nfe(solver: dfx.AbstractSolver, num_steps: Int[Array, ""], *, sde: bo
     steps included) + start-up calls. Verified against counted calls in ``tests/test_adaptive.py``."""
     per_step, start = _evals_per_step(solver, sde=sde)
     return (per_step * jnp.asarray(num_steps) + start).astype(jnp.int32)
+
+
+def fsal_state(solver: dfx.AbstractSolver, term: dfx.ODETerm, t0, y0):
+    """``solver_state`` for ``diffeqsolve`` with the first-same-as-last stage f(t0, y0) evaluated once up
+    front (one model call), or ``None`` for solvers without that stage. diffrax's Runge-Kutta state is
+    (first_step, f0); with first_step False every attempt, rejected or not, reuses f0."""
+    if _evals_per_step(solver, sde=False)[1] == 0:
+        return None
+    return jnp.asarray(False), term.vf(t0, y0, None)
 
 
 def check_solver(solver, *, sde: bool, adaptive: bool) -> None:
@@ -117,9 +128,10 @@ def check_tolerances(rtol, atol) -> None:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
 
 
-def check_max_steps(max_steps) -> None:
-    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
-        raise ValueError(f"max_steps must be a Python int >= 1 (it fixes a buffer size), got {max_steps!r}.")
+def check_max_steps(max_steps, name: str = "max_steps", minimum: int = 1) -> None:
+    """Eager check of a static count (it fixes a buffer size or loop length)."""
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < minimum:
+        raise ValueError(f"{name} must be a Python int >= {minimum} (it is static), got {max_steps!r}.")
 
 
 def checked_range(sigma_min, sigma_max, dtype):
@@ -196,7 +208,7 @@ class ODE(_AdaptiveBase):
         check_sigma_range(self.sigma_min, self.sigma_max)
         check_tolerances(self.rtol, self.atol)
         check_max_steps(self.max_steps)
-        check_max_steps(self.num_saved - 1)
+        check_max_steps(self.num_saved, "num_saved", 2)
         check_solver(self.solver, sde=False, adaptive=True)
 
     def integrate(self, denoiser, noise, key, save_trajectory):
@@ -207,17 +219,19 @@ class ODE(_AdaptiveBase):
             return denoiser(x, jnp.exp(-v)) - x
 
         saveat, levels = _save_at(v0, v1, self.num_saved, save_trajectory)
+        term, x0 = dfx.ODETerm(drift), jnp.exp(-v0) * noise
         sol = dfx.diffeqsolve(
-            dfx.ODETerm(drift),
+            term,
             self.solver,
             v0,
             v1,
             (v1 - v0) * _FIRST_STEP_FRACTION,
-            jnp.exp(-v0) * noise,
+            x0,
             saveat=saveat,
             stepsize_controller=dfx.PIDController(rtol=self.rtol.astype(dtype), atol=self.atol.astype(dtype)),
             max_steps=self.max_steps,
             throw=False,
+            solver_state=fsal_state(self.solver, term, v0, x0),
         )
         ys = raise_if_failed(sol.ys, sol, "gm.samplers.ODE", self.max_steps)
         nfe = solver_nfe(self.solver, sol.stats["num_steps"])
@@ -249,7 +263,8 @@ class SDE(_AdaptiveBase):
     With ``denoise_final=True`` (default) the result is the Tweedie denoising x0 = D(x(sigma_min),
     sigma_min), one more model call; otherwise x(sigma_min) itself, a sample of the data convolved with
     N(0, sigma_min^2). A saved trajectory holds x at ``num_saved`` levels log-uniform in sigma (before the
-    final denoising); ``Solution.nfe`` counts every drift evaluation plus the final denoising.
+    final denoising; between solver steps the solver's interpolation, linear for the stochastic solvers);
+    ``Solution.nfe`` counts every drift evaluation plus the final denoising.
 
     Args:
         sigma_max, sigma_min: noise range (traced).
@@ -276,9 +291,9 @@ class SDE(_AdaptiveBase):
         check_sigma_range(self.sigma_min, self.sigma_max)
         check_tolerances(self.rtol, self.atol)
         check_max_steps(self.max_steps)
-        check_max_steps(self.num_saved - 1)
+        check_max_steps(self.num_saved, "num_saved", 2)
         if self.steps is not None:
-            check_max_steps(self.steps)
+            check_max_steps(self.steps, "steps")
         if not isinstance(self.denoise_final, bool):
             raise TypeError(f"denoise_final must be a bool, got {self.denoise_final!r}.")
         check_solver(self.solver, sde=True, adaptive=self.steps is None)

@@ -22,7 +22,12 @@ from typing import Any
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
+
+
+def _ocp():
+    import orbax.checkpoint as ocp  # imported on first use: it is slow to import and only needed with a run_dir
+
+    return ocp
 
 
 class CheckpointError(RuntimeError):
@@ -60,6 +65,7 @@ class Checkpointer:
 
     def __init__(self, directory: str | Path, keep: int | None = 3):
         self.directory = Path(directory).absolute()
+        ocp = _ocp()
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep, create=True, enable_async_checkpointing=False, cleanup_tmp_directories=True
         )
@@ -87,6 +93,7 @@ class Checkpointer:
             "digest": leaves_digest(leaves),
             "user": meta or {},
         }
+        ocp = _ocp()
         args = ocp.args.Composite(arrays=ocp.args.StandardSave(stored), meta=ocp.args.JsonSave(info))
         self._manager.save(int(step), args=args, force=True)
         self._manager.wait_until_finished()
@@ -97,6 +104,7 @@ class Checkpointer:
         Arrays are placed with ``sharding`` (default: the first local device).
         """
         where = self.directory / str(step)
+        ocp = _ocp()
         like_leaves, treedef = jax.tree.flatten(like)
         try:
             info = self._manager.restore(int(step), args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]

@@ -199,7 +199,7 @@ def fit(
         raise TypeError(f"compute_dtype must be a floating dtype such as jnp.bfloat16, got {compute_dtype!r}.")
     optimizer = adamw(1e-3) if optimizer is None else optimizer
     data_key = jax.random.split(key)[0]
-    batch_shapes = check_batch(dataset, data_key)
+    check_batch(dataset, data_key)
     if mesh is not None:
         if "data" not in mesh.axis_names:
             raise ValueError(f"mesh must have an axis named 'data', got axes {mesh.axis_names}.")
@@ -207,7 +207,6 @@ def fit(
         if dataset.batch_size % n_data:
             raise ValueError(f"batch_size={dataset.batch_size} must be divisible by the {n_data} devices of the "
                              "mesh axis 'data' (each device takes batch_size / devices rows).")  # fmt: skip
-    del batch_shapes
     writer = jax.process_index() == 0
 
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)

@@ -113,7 +113,7 @@ def make_train_call(
             model = nnx.merge(graphdef, params, rest)
             loss, metrics = _unpack_loss(loss_fn(model, b, step_key))
             _, _, new_rest = nnx.split(model, nnx.Param, ...)
-            new_rest = jax.tree.map(lambda n, o: n.astype(o.dtype), new_rest, rest)
+            new_rest = jax.tree.map(lambda n, o: n if n.dtype == o.dtype else n.astype(o.dtype), new_rest, rest)
             return loss, (metrics, new_rest)
 
         (loss, (metrics, rest)), grads = jax.value_and_grad(objective, has_aux=True)(state.params, state.rest)

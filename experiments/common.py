@@ -1,0 +1,276 @@
+"""Plumbing shared by the experiment scripts: run directories, results.json, argparse types, plots.
+
+Nothing here knows about a particular model family or dataset. A run directory (``--out DIR``) is
+managed with three rules, the same for every script:
+
+* a fresh or empty DIR is used as is;
+* a DIR holding a finished run (``results.json``) is refused unless ``--overwrite`` (which deletes only the
+  entries the script says it owns) -- ``--resume`` does not re-open a finished run;
+* a DIR holding an unfinished run (``config.json``, ``metrics.jsonl`` or ``checkpoints/`` but no
+  ``results.json``) needs ``--resume`` (continue from the latest checkpoint, with the same config) or
+  ``--overwrite``; a non-empty DIR that is not a run directory is refused.
+
+``results.json`` is written atomically (temporary file + rename), so a killed run leaves either the old
+file or the new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+RUN_MARKERS = ("results.json", "config.json", "metrics.jsonl", "checkpoints")
+
+
+# ---- argparse -------------------------------------------------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an int >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """argparse type: a float in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
+def add_run_args(parser: argparse.ArgumentParser, *, default_steps: int) -> None:
+    """The options every experiment takes: --out, --steps, --checkpoint-every, --resume, --overwrite, --seed."""
+    parser.add_argument("--out", type=Path, required=True, help="run directory (results.json, pictures, checkpoints)")
+    parser.add_argument("--steps", type=positive_int, default=default_steps, help="optimiser steps (default %(default)s)")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=None,
+                        help="checkpoint every N steps (a checkpoint is always written at the end)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue an unfinished run in --out from its latest checkpoint")
+    group.add_argument("--overwrite", action="store_true", help="delete a previous run in --out and start afresh")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="PRNG seed (default %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# ---- run directories ------------------------------------------------------------------------------
+
+
+class RunDirError(ValueError):
+    """The run directory cannot be used with the given --resume / --overwrite."""
+
+
+def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool, owned: Iterable[str], config: dict | None = None) -> Path:
+    """Check (and with ``overwrite`` clear) the run directory ``out`` following the rules of the module docstring.
+
+    Args:
+        out: the run directory.
+        resume, overwrite: the command-line flags (not both).
+        owned: names (files or folders directly under ``out``) this script writes; ``overwrite`` deletes
+            those and nothing else, and refuses if ``out`` holds anything else.
+        config: the training config; when resuming, it must equal the ``config.json`` of the run.
+
+    Returns:
+        ``out`` (created if needed). Raises :class:`RunDirError` with the reason otherwise.
+    """
+    if resume and overwrite:
+        raise RunDirError("--resume and --overwrite exclude each other.")
+    out = Path(out)
+    owned = set(owned) | set(RUN_MARKERS)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} exists and is not a directory.")
+    entries = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    is_run = any(name in RUN_MARKERS for name in entries)
+    foreign = [name for name in entries if name not in owned]
+    if entries and not is_run:
+        raise RunDirError(f"--out {out} is a non-empty directory that holds no run ({', '.join(entries[:5])}...); "
+                          "choose a new or empty directory.")  # fmt: skip
+    if foreign:
+        raise RunDirError(f"--out {out} holds files this script did not write ({', '.join(foreign[:5])}); "
+                          "refusing to touch it.")  # fmt: skip
+    finished = (out / "results.json").exists()
+    if overwrite:
+        for name in entries:
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    elif finished:
+        raise RunDirError(f"--out {out} holds a finished run (results.json); pass --overwrite to redo it from "
+                          "scratch, or choose a new directory.")  # fmt: skip
+    elif is_run and not resume:
+        raise RunDirError(f"--out {out} holds an unfinished run; pass --resume to continue it from its latest "
+                          "checkpoint, or --overwrite to start afresh.")  # fmt: skip
+    elif resume and config is not None and (out / "config.json").exists():
+        old = json.loads((out / "config.json").read_text())
+        new = json.loads(json.dumps(config, default=str))
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if diff:
+            detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
+            raise RunDirError(f"--resume with a different config than the run in {out} ({detail}); "
+                              "use the original options or a new --out.")  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def to_json(value: Any) -> Any:
+    """Python/numpy/jax scalars and arrays -> JSON-serialisable values (non-finite floats -> None)."""
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        arr = np.asarray(value)
+        return to_json(arr.item() if arr.ndim == 0 else arr.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
+def write_json(path: Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(to_json(data), indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+# ---- pictures -------------------------------------------------------------------------------------
+
+
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_losses(curves: dict[str, list[dict]], path: Path, key: str = "loss") -> Path:
+    """Loss curves from ``fit`` histories (rows with ``step`` and ``key``), one line per named curve."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name, rows in curves.items():
+        pts = [(r["step"], r[key]) for r in rows if key in r and r.get(key) is not None and "event" not in r]
+        if pts:
+            ax.plot(*zip(*pts), label=name, lw=1.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel(key)
+    if len(curves) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _panel_axes(plt, count: int, size: float = 2.6):
+    cols = min(count, 4)
+    rows = -(-count // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:count])
+
+
+def scatter_panels(panels: dict[str, np.ndarray], path: Path, lim: float, max_points: int = 4000) -> Path:
+    """One scatter plot of 2-D points per named panel, on [-lim, lim]^2."""
+    plt = pyplot()
+    fig, axes = _panel_axes(plt, len(panels))
+    for ax, (title, x) in zip(axes, panels.items()):
+        x = np.asarray(x)[:max_points]
+        ax.scatter(x[:, 0], x[:, 1], s=0.8, alpha=0.5, linewidths=0)
+        ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim), ax.set_aspect("equal")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def image_panels(panels: dict[str, np.ndarray], path: Path, lim: float) -> Path:
+    """One image per named panel: a (G, G) array over [-lim, lim]^2 (row 0 at the bottom), e.g. a density."""
+    plt = pyplot()
+    fig, axes = _panel_axes(plt, len(panels))
+    for ax, (title, img) in zip(axes, panels.items()):
+        ax.imshow(np.asarray(img), origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis", aspect="equal")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def histogram2d(x: np.ndarray, lim: float, bins: int = 100) -> np.ndarray:
+    """Normalised 2-D histogram of points x (n, 2) on [-lim, lim]^2, as an image (row index = y)."""
+    h, _, _ = np.histogram2d(np.asarray(x)[:, 0], np.asarray(x)[:, 1], bins=bins, range=[[-lim, lim], [-lim, lim]], density=True)
+    return h.T
+
+
+def trajectory_plot(paths: np.ndarray, path: Path, lim: float, title: str = "") -> Path:
+    """Lines through the states ``paths`` (T, N, 2), start (noise) in grey, end points in black."""
+    plt = pyplot()
+    paths = np.asarray(paths)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    for i in range(paths.shape[1]):
+        ax.plot(paths[:, i, 0], paths[:, i, 1], lw=0.5, alpha=0.6)
+    ax.scatter(paths[0, :, 0], paths[0, :, 1], s=3, c="0.6")
+    ax.scatter(paths[-1, :, 0], paths[-1, :, 1], s=3, c="k")
+    ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim), ax.set_aspect("equal")
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

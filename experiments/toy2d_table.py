@@ -1,0 +1,155 @@
+"""Run ``toy2d.py`` over a family x dataset grid and write the results table (markdown + JSON).
+
+    python experiments/toy2d_table.py --out runs/toy2d_table            # 8 families x 3 datasets, 5000 steps
+    python experiments/toy2d_table.py --out runs/toy2d_table --docs docs/results.md
+
+Each cell runs ``experiments/toy2d.py --family F --dataset D --out OUT/F-D --steps N`` in its own process
+(``--jobs J`` at a time; ``--single-threaded`` keeps each to one XLA CPU thread); a cell whose ``results.json`` already
+exists is read, not rerun (``--rerun`` redoes it with ``--overwrite``). Arguments after ``--`` go to every
+cell. Writes ``OUT/table.json`` (one row per cell: swd, swd_baseline, their ratio, mmd, nll, few-step
+numbers, wall time) and ``OUT/table.md``; with ``--docs FILE`` the markdown also replaces the part of FILE
+between ``<!-- toy2d-table:start -->`` and ``<!-- toy2d-table:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from experiments import common
+from experiments.toy2d import FAMILIES
+
+TOY2D = Path(__file__).resolve().parent / "toy2d.py"
+GRID_DATASETS = ("8gaussians", "moons", "checkerboard")
+START, END = "<!-- toy2d-table:start -->", "<!-- toy2d-table:end -->"
+
+
+def run_cell(family: str, dataset: str, args, extra: list[str]) -> dict:
+    out = args.out / f"{family}-{dataset}"
+    if (out / "results.json").exists() and not args.rerun:
+        return json.loads((out / "results.json").read_text())
+    cmd = [sys.executable, str(TOY2D), "--family", family, "--dataset", dataset, "--out", str(out),
+           "--steps", str(args.steps), "--seed", str(args.seed), "--quiet"] + extra  # fmt: skip
+    if args.rerun and out.exists():
+        cmd.append("--overwrite")
+    env = dict(os.environ)
+    if args.single_threaded:  # for --jobs ~ the number of cores
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+        env["OMP_NUM_THREADS"] = "1"
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        print(f"[{family}-{dataset}] FAILED after {time.perf_counter() - t:.0f} s:\n{tail}", flush=True)
+        return {"family": family, "dataset": dataset, "error": tail}
+    print(f"[{family}-{dataset}] {proc.stdout.strip().splitlines()[-1]}", flush=True)
+    return json.loads((out / "results.json").read_text())
+
+
+def summarise(res: dict) -> dict:
+    row = {"family": res["family"], "dataset": res["dataset"]}
+    if "error" in res:
+        return {**row, "error": res["error"]}
+    row.update({k: res.get(k) for k in ("swd", "swd_baseline", "swd_ratio", "mmd", "mmd_baseline", "nll", "nll_true",
+                                        "primary_sampler", "steps", "wall_time", "params_digest")})  # fmt: skip
+    row["nfe"] = res["samplers"][res["primary_sampler"]]["nfe"]
+    row["samplers"] = {k: {"swd_ratio": v["swd"] / res["swd_baseline"] if v["swd"] is not None else None, "nfe": v["nfe"]}
+                       for k, v in res["samplers"].items()}  # fmt: skip
+    for k in ("straightness_before", "straightness_after", "few_step"):
+        if k in res:
+            row[k] = res[k]
+    return row
+
+
+def markdown(rows: list[dict], families, datasets, command: str) -> str:
+    cell = {(r["family"], r["dataset"]): r for r in rows}
+
+    def ratio(f, d):
+        r = cell.get((f, d))
+        if r is None:
+            return "-"
+        if "error" in r or r["swd_ratio"] is None:
+            return "failed"
+        mark = "" if r["swd_ratio"] <= 2.0 else " **miss**"
+        return f"{r['swd_ratio']:.2f} ({r['swd']:.3f}/{r['swd_baseline']:.3f}){mark}"
+
+    def nll(f, d):
+        r = cell.get((f, d))
+        if r is None or r.get("nll") is None:
+            return "-"
+        return f"{r['nll']:.3f}" + (f" (true {r['nll_true']:.3f})" if r.get("nll_true") is not None else "")
+
+    def label(f):
+        done = [cell[(f, d)] for d in datasets if "nfe" in cell.get((f, d), {})]
+        return f"{f} ({done[0]['primary_sampler']}, {done[0]['nfe']})" if done else f
+
+    header = ["family (primary sampler, NFE)"] + list(datasets)
+    table1 = common.markdown_table(header, [[label(f)] + [ratio(f, d) for d in datasets] for f in families])
+    table2 = common.markdown_table(["family"] + list(datasets), [[f] + [nll(f, d) for d in datasets] for f in families])
+    lines = [f"Regenerate: `{command}`", "",
+             "swd / swd_baseline (swd / baseline), sliced 2-Wasserstein distance of the samples to fresh data; "
+             "target <= 2 (cells above it are marked **miss**):", "", table1, "",
+             "Test NLL in nats (probability-flow ODE, `gm.log_prob`; exact value for 8 Gaussians in brackets):",
+             "", table2]  # fmt: skip
+    reflow = [r for r in rows if "few_step" in r]
+    if reflow:
+        lines += ["", "Rectified flow, before -> after one reflow round (straightness; swd / baseline of 1- and "
+                  "2-step Euler):", ""]  # fmt: skip
+        lines.append(common.markdown_table(["dataset", "straightness", "1 step", "2 steps"], [
+            [r["dataset"], f"{r['straightness_before']:.3f} -> {r['straightness_after']:.3f}"]
+            + [f"{r['few_step'][k]['swd_before'] / r['swd_baseline']:.1f} -> {r['few_step'][k]['swd_after'] / r['swd_baseline']:.1f}"
+               for k in ("euler-1", "euler-2")] for r in reflow]))  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def update_docs(path: Path, text: str) -> None:
+    doc = path.read_text() if path.exists() else ""
+    block = f"{START}\n{text}{END}"
+    if START in doc and END in doc:
+        doc = doc[: doc.index(START)] + block + doc[doc.index(END) + len(END):]
+    else:
+        doc = doc + ("\n" if doc and not doc.endswith("\n") else "") + f"\n## 2-D toys\n\n{block}\n"
+    path.write_text(doc)
+
+
+def main(argv=None) -> list[dict]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--families", nargs="+", choices=tuple(FAMILIES), default=list(FAMILIES))
+    p.add_argument("--datasets", nargs="+", default=list(GRID_DATASETS))
+    p.add_argument("--steps", type=common.positive_int, default=5000)
+    p.add_argument("--seed", type=common.nonnegative_int, default=0)
+    p.add_argument("--jobs", type=common.positive_int, default=1, help="cells run at once (default 1)")
+    p.add_argument("--single-threaded", action="store_true", help="one XLA CPU thread per cell (use with --jobs)")
+    p.add_argument("--rerun", action="store_true", help="rerun cells that already have results.json")
+    p.add_argument("--docs", type=Path, help="markdown file whose toy2d-table block is replaced")
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cells = [(f, d) for f in args.families for d in args.datasets]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(lambda c: run_cell(*c, args, extra), cells))
+    rows = [summarise(r) for r in results]
+    command = "python experiments/toy2d_table.py " + " ".join(argv) + (" -- " + " ".join(extra) if extra else "")
+    text = markdown(rows, args.families, args.datasets, command)
+    common.write_json(args.out / "table.json", {"command": command, "rows": rows})
+    (args.out / "table.md").write_text(text)
+    if args.docs:
+        update_docs(args.docs, text)
+    print(text)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
