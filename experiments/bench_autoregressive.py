@@ -115,10 +115,11 @@ def main(argv=None):
         shape = (rbatch, args.ratio_dims)
         inc = time_sampling(model, shape, args.repeats, incremental=True)
         naive = time_sampling(model, shape, args.repeats, incremental=False)
-        same = bool(
-            np.array_equal(
-                gm.sample(model, gm.samplers.Ancestral(), jax.random.key(7), shape),
-                gm.sample(model, gm.samplers.Ancestral(incremental=False), jax.random.key(7), shape),
+        # same key: equal draws up to float rounding (TF32/bf16 matmuls on GPUs can flip near-tie bits)
+        agree = float(
+            np.mean(
+                np.asarray(gm.sample(model, gm.samplers.Ancestral(), jax.random.key(7), shape))
+                == np.asarray(gm.sample(model, gm.samplers.Ancestral(incremental=False), jax.random.key(7), shape))
             )
         )
         res["incremental_vs_naive"][name] = {
@@ -127,7 +128,7 @@ def main(argv=None):
             "incremental_s": inc["median_s"],
             "naive_s": naive["median_s"],
             "speedup": naive["median_s"] / inc["median_s"],
-            "same_samples": same,
+            "fraction_bits_equal": agree,
             "config": cfg,
         }
         print(json.dumps({name: res["incremental_vs_naive"][name]}), flush=True)

@@ -77,17 +77,17 @@ def build(args, event_shape, seed):
     return A.PixelCNN(tuple(event_shape), args.channels, args.layers, gated=args.gated, rngs=rngs)
 
 
+@eqx.filter_jit
+def _total_nll(model, x, ensemble: bool):
+    return -jnp.sum(model.ensemble_log_prob(x) if ensemble else model.log_prob(x))
+
+
 def mean_nll(model, data: np.ndarray, *, ensemble: bool = False, chunk: int = 250) -> float:
-    """Mean negative log-likelihood (nats) over ``data``, in chunks of ``chunk`` rows."""
-
-    @eqx.filter_jit
-    def total(m, x):
-        lp = m.ensemble_log_prob(x) if ensemble else m.log_prob(x)
-        return -jnp.sum(lp)
-
+    """Mean negative log-likelihood (nats) over ``data``, in chunks of ``chunk`` rows (one compilation per
+    chunk shape)."""
     s = 0.0
     for i in range(0, len(data), chunk):
-        s += float(total(model, jnp.asarray(data[i : i + chunk])))
+        s += float(_total_nll(model, jnp.asarray(data[i : i + chunk]), ensemble))
     return s / len(data)
 
 

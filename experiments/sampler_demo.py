@@ -50,7 +50,7 @@ def sampler_for(name: str, nfe: int):
     if name == "Annealed Langevin":
         levels = 10
         per_level = max((nfe - 1) // levels, 1)
-        return gm.samplers.AnnealedLangevin(S.log_uniform(levels, 0.01, 50.0), steps_per_level=per_level, step_size=5e-4)
+        return gm.samplers.AnnealedLangevin(S.log_uniform(levels, 0.01, 50.0), steps_per_level=per_level, step_size=1.9e-4)
     raise ValueError(name)
 
 

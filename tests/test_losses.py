@@ -234,7 +234,7 @@ def test_flow_losses_bad_arguments():
 
 def test_ot_cfm_trains_under_jit():
     model = PathModel(gm.nets.MLP(2, 16, 1, rngs=nnx.Rngs(0)))
-    loss, grads = nnx.jit(nnx.value_and_grad(L.ot_cfm_loss))(model, X0[:64], KEY)
+    loss, grads = nnx.jit(nnx.value_and_grad(lambda m, x, k: L.ot_cfm_loss(m, x, k)))(model, X0[:64], KEY)
     assert np.isfinite(float(loss))
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
 

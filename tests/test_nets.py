@@ -16,12 +16,16 @@ KEY = jax.random.key(0)
 def _randomise_output(net, key, scale=0.1):
     """Add noise to every parameter (the zero-initialised output layers included) so that the output
     depends on every input."""
-    state = nnx.state(net, nnx.Param)
+    nnx.update(net, _noisy(nnx.state(net, nnx.Param), key, scale))
+    return net
+
+
+@jax.jit
+def _noisy(state, key, scale):
     leaves, treedef = jax.tree.flatten(state)
     keys = jax.random.split(key, len(leaves))
     noisy = [leaf + scale * jax.random.normal(k, leaf.shape, leaf.dtype) for leaf, k in zip(leaves, keys)]
-    nnx.update(net, jax.tree.unflatten(treedef, noisy))
-    return net
+    return jax.tree.unflatten(treedef, noisy)
 
 
 # ---- networks --------------------------------------------------------------------------------------

@@ -312,6 +312,8 @@ def test_bad_arguments():
         gm.train.fit(Net(), lambda m, b, key: m(b[0]), ds, key=k, steps=1, progress=False)
     with pytest.raises(ValueError, match="axis named 'data'"):
         gm.train.fit(Net(), mse, ds, key=k, steps=1, mesh=jax.make_mesh((1,), ("batch",)))
+    assert gm.train.init_distributed() is False  # one process: a no-op
+    assert gm.train.data_mesh().axis_names == ("data",)
 
 
 # ---------------------------------------------------------------------------------------- data parallel

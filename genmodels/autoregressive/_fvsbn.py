@@ -69,8 +69,9 @@ class NADE(AbstractAutoregressive):
 
         h_i = sigmoid(a_i),    l_i = b_i + V_i . h_i,
 
-    so ``log_prob`` costs O(n H) (an exclusive cumulative sum over the ordered inputs, memory
-    batch x n x H). Sampling is incremental: the state is the running pre-activation a_i, O(H) per step.
+    so ``log_prob`` costs O(n H) per example: one ``lax.scan`` over the ordered dimensions carrying a_i
+    (memory O(batch H); n sequential steps). Sampling is incremental with the same recursion: the state
+    is the running pre-activation a_i, O(H) per step.
 
     Args:
         n_dims: number of binary dimensions.
@@ -96,13 +97,16 @@ class NADE(AbstractAutoregressive):
 
     def _logits(self, x):
         dt = x.dtype
-        W, V = self.W[...].astype(dt), self.V[...].astype(dt)
+        W, V, b = (p[...].astype(dt) for p in (self.W, self.V, self.b))
         xo = x[:, self.ordering]
-        contrib = xo[:, :, None] * W[None]  # (batch, n, H)
-        prefix = jnp.cumsum(contrib[:, :-1], axis=1)  # exclusive sums: a_i sees x_{o_<i} only
-        a = jnp.concatenate([jnp.zeros_like(contrib[:, :1]), prefix], axis=1) + self.c[...].astype(dt)
-        lo = jnp.einsum("bih,ih->bi", self.activation(a), V) + self.b[...].astype(dt)
-        return _unorder(lo, self.ordering)
+
+        def step(a, inputs):  # a = a_i; emit l_i, then add x_{o_i} W_i
+            x_i, w_i, v_i, b_i = inputs
+            return a + x_i[:, None] * w_i[None, :], self.activation(a) @ v_i + b_i
+
+        a0 = jnp.broadcast_to(self.c[...].astype(dt), (x.shape[0], W.shape[1]))
+        _, lo = jax.lax.scan(step, a0, (xo.T, W, V, b))
+        return _unorder(lo.T, self.ordering)
 
     def sample_init(self, batch, dtype):
         return jnp.broadcast_to(self.c[...].astype(dtype), (batch, self.c.shape[0]))

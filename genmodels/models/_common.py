@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -63,6 +62,3 @@ def safe_sigma(sigma: Array) -> Array:
     """sigma with zeros replaced by 1 (for evaluating a network where the result is then discarded)."""
     return jnp.where(sigma > 0, sigma, jnp.ones_like(sigma))
 
-
-def is_traced(x) -> bool:
-    return isinstance(x, jax.core.Tracer)

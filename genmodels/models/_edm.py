@@ -46,7 +46,7 @@ class EDMModel(nnx.Module):
         sigma = sigma_rows(sigma, x)
         c_skip, c_out, c_in, c_noise = self.precond.coefficients(safe_sigma(sigma))
         out = rows(c_skip, x) * x + rows(c_out, x) * call_net(self.net, rows(c_in, x) * x, c_noise, labels)
-        return jnp.where(rows(sigma > 0, x), out, x)
+        return jnp.where((sigma > 0).reshape(sigma.shape + (1,) * (x.ndim - 1)), out, x)
 
     __call__ = denoise
 
