@@ -1,20 +1,26 @@
-"""Training throughput: a CFM MLP trained with gm.train.fit against torchcfm and Meta's flow_matching.
+"""Training throughput: a CFM MLP trained with gm.train's compiled step against torchcfm and flow_matching.
 
 Same network (input (x, t) in R^3, 4 hidden layers of 256 with SiLU, output R^2; 198,914 parameters), same
-loss (I-CFM / rectified flow, sigma = 0: x_t = (1 - t) x0 + t x1, target x1 - x0), same data (8 Gaussians on
-a circle of radius 1.4, std 0.14, sampled inside every step), same optimiser (Adam, lr 1e-3, no clipping,
-no EMA), same batch. Every measurement runs in its own process (XLA flags must be set before jax is
-imported; torch's thread count before its first op) for ``--seconds`` after warm-up/compilation; rounds
-are interleaved so that load on a shared machine hits every configuration alike; medians are reported.
+loss (I-CFM / rectified flow, sigma = 0: x_t = (1 - t) x0 + t x1, target x1 - x0; torchcfm's
+``ConditionalFlowMatcher(sigma=0)`` and flow_matching's ``AffineProbPath(CondOTScheduler())`` build x_t and
+the target on the torch side), same data (8 Gaussians on a circle of radius 1.4, std 0.14, sampled inside
+every step), same optimiser (Adam, lr 1e-3, no clipping, no EMA), same batch, float32.
 
-JAX configurations: ``steps_per_call`` (steps per dispatch, a ``fori_loop`` inside one program), buffer
-donation on/off, and XLA CPU flag sets (oneDNN matmuls, XNNPACK dots, single-threaded Eigen). torch: 1 and
-2 intra-op threads (``torch.set_num_threads``); the best torch configuration is the reference.
+The JAX side is exactly what ``gm.train.fit`` dispatches (``gm.train.make_train_call``: a ``fori_loop`` of
+``steps_per_call`` steps, optional buffer donation, the NaN guard), driven like ``fit`` (one call in flight,
+the previous call's losses read back). One process per (batch size, XLA flag set) -- XLA flags must be set
+before jax is imported -- holds every JAX configuration and the torch peers and measures them in
+alternating bursts of ``--seconds``, ``--reps`` times in shuffled order, so that load from other processes
+on a shared machine hits all of them alike. Reported: median steps/s per configuration, and the *paired*
+speed-up: median over bursts of (gm.train burst rate) / (median rate of the best peer in the same process).
+
+JAX levers: ``steps_per_call`` (steps per dispatch), donation on/off, XLA CPU flag sets (oneDNN matmuls,
+XNNPACK dots, single-threaded Eigen). torch: ``--torch-threads`` intra-op threads.
 
     .venv/bin/python experiments/bench_train.py --out runs/bench_train
     .venv/bin/python experiments/bench_train.py --out runs/bench_train --quick   # a smaller grid
 
-Writes ``OUT/results.json`` (every sample, medians, speed-ups) and prints a markdown table.
+Writes ``OUT/results.json`` (every burst, medians, speed-ups, load averages) and prints markdown tables.
 """
 
 from __future__ import annotations
