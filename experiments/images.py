@@ -28,7 +28,8 @@ u ~ U[0, 1)^D (fresh each step), and bits/dim is measured on held-out images deq
 By Jensen this is an upper bound on the discrete model's -log2 P(x) / D in expectation over u.
 
 Writes into ``--out``: config.json, metrics.jsonl and checkpoints/ (from ``gm.train.fit``; ``--resume``
-continues), results.json, samples_*.png, real_test.png and loss.png.
+continues; a finished run is redone only with ``--overwrite``, see ``experiments/common.py``), results.json,
+samples_*.png, real_test.png and loss.png.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
+import sys
 import time
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``experiments`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +50,7 @@ import numpy as np
 from flax import nnx
 
 import genmodels as gm
+from experiments import common
 from genmodels import classifier_metric as cm
 
 DATASETS = {
@@ -161,51 +166,42 @@ def mosaic(images: np.ndarray, cols: int) -> np.ndarray:
 
 
 def save_pictures(out: Path, grids: dict, history: list) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     for name, images in grids.items():
         plt.imsave(out / f"{name}.png", mosaic(images[:100], 10), cmap="gray", vmin=0, vmax=1)
-    rows = [r for r in history if "loss" in r and "event" not in r]
-    if rows:
-        fig, ax = plt.subplots(figsize=(5, 3))
-        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
-        ax.set(xlabel="step", ylabel="training loss", yscale="log")
-        fig.tight_layout()
-        fig.savefig(out / "loss.png", dpi=100)
-        plt.close(fig)
+    common.plot_losses({"training loss": history}, out / "loss.png")
+
+
+OWNED = ("results.json", "results.json.tmp", "config.json", "metrics.jsonl", "checkpoints", "loss.png", "real_test.png",
+         *(f"samples_{name}.png" for name in ("heun_35", "dpmpp2m_10", "dpmpp2m_20")))  # fmt: skip
+TRAIN_KEYS = ("family", "dataset", "batch", "class_conditional", "label_dropout", "base", "lr", "warmup", "ema",
+              "seed", "split_seed")  # fmt: skip
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--family", choices=("edm", "fm"), default="edm")
     p.add_argument("--dataset", choices=tuple(DATASETS), default="digits")
     p.add_argument("--data-path", default="../shared/data/mnist", help="folder of the MNIST IDX files")
-    p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--steps", type=int, help="training steps (digits 2000, mnist 4000)")
-    p.add_argument("--batch", type=int, help="batch size (128)")
-    p.add_argument("--checkpoint-every", type=int)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--class-conditional", action="store_true", help="UNet with labels, 10%% label dropout")
+    common.add_run_args(p, default_steps=None)  # --out --steps --checkpoint-every --resume --overwrite --seed --quiet
+    pi, pf = common.positive_int, common.positive_float
+    p.add_argument("--batch", type=pi, help="batch size (128)")
+    p.add_argument("--class-conditional", action="store_true", help="UNet with labels, trained with label dropout")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (needs --class-conditional; 1.0)")
-    p.add_argument("--label-dropout", type=float, default=0.1)
-    p.add_argument("--base", type=int, help="UNet base channels (digits 16, mnist 32)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--ema", type=float, default=0.999)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--num-samples", type=int, help="samples per sampler for the Fréchet distance")
-    p.add_argument("--bpd-images", type=int, help="held-out images for bits/dim")
-    p.add_argument("--bpd-batch", type=int, default=128)
+    p.add_argument("--label-dropout", type=common.unit_interval, default=0.1)
+    p.add_argument("--base", type=pi, help="UNet base channels (digits 16, mnist 32)")
+    p.add_argument("--lr", type=pf, default=1e-3)
+    p.add_argument("--warmup", type=common.nonnegative_int, default=200)
+    p.add_argument("--ema", type=common.unit_interval, default=0.999)
+    p.add_argument("--split-seed", type=common.nonnegative_int, default=0)
+    p.add_argument("--num-samples", type=pi, help="samples per sampler for the Fréchet distance")
+    p.add_argument("--bpd-images", type=pi, help="held-out images for bits/dim")
+    p.add_argument("--bpd-batch", type=pi, default=128)
     p.add_argument("--bpd-trace", choices=("exact", "hutchinson"), help="divergence estimator (hutchinson)")
-    p.add_argument("--bpd-probes", type=int, default=1)
-    p.add_argument("--bpd-tol", type=float, default=1e-5, help="rtol = atol of the log-likelihood ODE solve")
-    p.add_argument("--classifier-steps", type=int)
-    p.add_argument("--steps-per-call", type=int, default=10)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--bpd-probes", type=pi, default=1)
+    p.add_argument("--bpd-tol", type=pf, default=1e-5, help="rtol = atol of the log-likelihood ODE solve")
+    p.add_argument("--classifier-steps", type=pi)
+    p.add_argument("--steps-per-call", type=pi, default=10)
     args = p.parse_args(argv)
     for name, value in DEFAULTS[args.dataset].items():
         if getattr(args, name) is None:
@@ -214,24 +210,17 @@ def parse_args(argv=None):
         args.guidance = 1.0
     elif not args.class_conditional:
         p.error("--guidance needs --class-conditional.")
-    for name in ("steps", "batch", "num_samples", "bpd_images", "bpd_batch", "bpd_probes", "classifier_steps",
-                 "base", "steps_per_call"):  # fmt: skip
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
-    if args.checkpoint_every is not None and args.checkpoint_every < 1:
-        p.error(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}.")
-    if not (0.0 <= args.label_dropout < 1.0 and 0.0 <= args.ema < 1.0 and args.lr > 0 and args.bpd_tol > 0):
-        p.error("need 0 <= --label-dropout < 1, 0 <= --ema < 1, --lr > 0 and --bpd-tol > 0.")
     if not math.isfinite(args.guidance):
         p.error("--guidance must be finite.")
     if args.num_samples < 2:
         p.error("--num-samples must be >= 2 (a covariance is fitted).")
     if args.dataset == "mnist" and not Path(args.data_path).is_dir():
         p.error(f"--data-path {args.data_path} is not a folder holding the MNIST IDX files.")
-    out = Path(args.out)
-    if not args.resume and ((out / "metrics.jsonl").exists() or (out / "checkpoints").exists()
-                            or (out / "results.json").exists()):  # fmt: skip
-        p.error(f"--out {out} already holds a run; pass --resume to continue it or choose a new folder.")
+    try:
+        common.prepare_run_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=OWNED,
+                               config={k: getattr(args, k) for k in TRAIN_KEYS})  # fmt: skip
+    except common.RunDirError as err:
+        p.error(str(err))
     return args
 
 
@@ -250,8 +239,7 @@ def main(argv=None) -> dict:
         loss_fn = gm.losses.with_label_dropout(loss_fn, args.label_dropout, 10)
     arrays = (xtr, ytr) if args.class_conditional else xtr
     dataset = gm.data.ArrayDataset(arrays, args.batch)
-    train_config = {k: getattr(args, k) for k in ("family", "dataset", "batch", "class_conditional", "label_dropout",
-                                                  "base", "lr", "warmup", "ema", "seed", "split_seed")}  # fmt: skip
+    train_config = {k: getattr(args, k) for k in TRAIN_KEYS}
     optimizer = gm.train.adamw(args.lr, warmup=args.warmup)
     key = jax.random.key(args.seed)
     k_fit, k_clf, k_sample, k_bpd, k_noise = jax.random.split(key, 5)
@@ -259,7 +247,7 @@ def main(argv=None) -> dict:
     res = gm.train.fit(model, loss_fn, dataset, key=k_fit, steps=args.steps, optimizer=optimizer,
                        ema_decay=args.ema, run_dir=out, config=train_config,
                        checkpoint_every=args.checkpoint_every, resume=args.resume,
-                       progress=not args.no_progress, log_every=max(1, min(100, args.steps // 10)),
+                       progress=not args.quiet, log_every=max(1, min(100, args.steps // 10)),
                        steps_per_call=args.steps_per_call)  # fmt: skip
     ema = res.ema_model if res.ema_model is not None else res.model
     train_time = time.perf_counter() - t0
@@ -307,7 +295,7 @@ def main(argv=None) -> dict:
         "dataset": args.dataset,
         "data": {"note": data["note"], "train_images": len(xtr), "test_images": len(xte),
                  "split_seed": args.split_seed, "levels": data["levels"]},  # fmt: skip
-        "config": {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")},
+        "config": {k: v for k, v in vars(args).items() if k not in ("resume", "overwrite", "quiet")},
         "model": {"net": f"UNet(base={args.base}, channel_mult={DATASETS[args.dataset][2]}, 1 res block, attention)",
                   "parameters": int(sum(p.size for p in jax.tree.leaves(nnx.state(ema, nnx.Param)))),
                   "evaluated": "EMA" if res.ema_model is not None else "raw"},  # fmt: skip
@@ -323,10 +311,8 @@ def main(argv=None) -> dict:
         "platform": jax.default_backend(),
         "wall_time": time.perf_counter() - t0,
     }
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=2))
-    os.replace(tmp, out / "results.json")
-    print(json.dumps({k: results[k] for k in ("family", "dataset", "steps", "bits_per_dim", "classifier_frechet",
+    common.write_json(out / "results.json", results)
+    print(json.dumps({k: common.to_json(results[k]) for k in ("family", "dataset", "steps", "bits_per_dim", "classifier_frechet",
                                               "samplers")}, indent=1))  # fmt: skip
     return results
 

@@ -9,7 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--base", "8", "--batch", "32", "--num-samples", "16", "--bpd-images", "4", "--bpd-batch", "4",
-        "--bpd-tol", "1e-3", "--classifier-steps", "5", "--steps-per-call", "3", "--no-progress"]  # fmt: skip
+        "--bpd-tol", "1e-3", "--classifier-steps", "5", "--steps-per-call", "3", "--quiet"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +48,9 @@ def test_digits_smoke_and_refusals(images, tmp_path):
     res = _check_results(out, 6, "edm")
     assert res["dataset"] == "digits" and res["data"]["test_images"] == 360
     before = (out / "results.json").read_bytes()
-    with pytest.raises(SystemExit):  # an existing run is not overwritten without --resume
-        images.main(["--out", str(out), "--steps", "6", *TINY])
+    for flags in ([], ["--resume"]):  # a finished run is neither overwritten nor re-opened
+        with pytest.raises(SystemExit):
+            images.main(["--out", str(out), "--steps", "6", *flags, *TINY])
     assert (out / "results.json").read_bytes() == before
     with pytest.raises(SystemExit):
         images.main(["--out", str(tmp_path / "g"), "--guidance", "2.0", *TINY])
@@ -67,6 +68,11 @@ def test_flow_matching_class_conditional_and_resume(images, tmp_path):
     images.main([*args, "--steps", "4"])
     first = _check_results(out, 4, "fm")
     assert all("label_accuracy" in s for s in first["samplers"].values())
+    (out / "results.json").unlink()  # as if the run had been killed after its last checkpoint
+    with pytest.raises(SystemExit):  # an unfinished run needs --resume (or --overwrite)
+        images.main([*args, "--steps", "8"])
     images.main([*args, "--steps", "8", "--resume"])  # continues from the step-4 checkpoint
     second = _check_results(out, 8, "fm")
     assert second["params_digest"] != first["params_digest"]
+    images.main([*args, "--steps", "4", "--overwrite"])  # redone from scratch: the first run's parameters
+    assert _check_results(out, 4, "fm")["params_digest"] == first["params_digest"]

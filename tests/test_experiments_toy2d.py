@@ -19,7 +19,7 @@ from experiments import toy2d  # noqa: E402
 FAST = ["--batch", "64", "--hidden", "32", "--depth", "2", "--n-eval", "256", "--n-test", "16",
         "--density-grid", "4", "--quiet", "--seed", "3"]  # fmt: skip
 RUN = ["--family", "rectified", "--dataset", "moons", "--steps", "40", "--checkpoint-every", "10",
-       "--reflow-pairs", "256", "--samplers", "euler-2", "euler"]  # fmt: skip
+       "--reflow-pairs", "256", "--samplers", "euler-2"]  # fmt: skip
 KEYS = {"family", "dataset", "config", "steps", "final_loss", "params_digest", "raw_params_digest", "swd",
         "swd_baseline", "swd_ratio", "mmd", "mmd_baseline", "nll", "nll_sigma_range", "samplers", "wall_time",
         "train_time", "straightness_before", "straightness_after", "few_step", "files"}  # fmt: skip
@@ -42,7 +42,6 @@ def test_results_and_files(finished):
     assert sorted(p.name for p in (out / "checkpoints").iterdir())[-1] == "24"
     assert (out / "reflow" / "checkpoints" / "16").is_dir()
     assert results["primary_sampler"] == "euler-2" and results["samplers"]["euler-2"]["nfe"] == 2
-    assert results["samplers"]["euler"]["nfe"] == 100
     for name in ("swd", "swd_baseline", "mmd", "nll", "straightness_before", "straightness_after"):
         assert isinstance(results[name], float) and results[name] == results[name], name  # finite, not None
     assert results["swd_baseline"] > 0 and results["swd_ratio"] == pytest.approx(results["swd"] / results["swd_baseline"])
