@@ -212,6 +212,8 @@ def parse_args(argv=None):
         p.error("--guidance needs --class-conditional.")
     if not math.isfinite(args.guidance):
         p.error("--guidance must be finite.")
+    if args.batch > DATASETS[args.dataset][1]:
+        p.error(f"--batch {args.batch} exceeds the {DATASETS[args.dataset][1]} training images.")
     if args.num_samples < 2:
         p.error("--num-samples must be >= 2 (a covariance is fitted).")
     if args.dataset == "mnist" and not Path(args.data_path).is_dir():
@@ -230,8 +232,6 @@ def main(argv=None) -> dict:
     out = Path(args.out)
     data = load_data(args)
     (xtr, ytr), (xte, yte) = data["train"], data["test"]
-    if args.batch > len(xtr):
-        raise SystemExit(f"--batch {args.batch} exceeds the {len(xtr)} training images.")
     image_shape = tuple(xtr.shape[1:])
     model, loss_fn = build_model(args, image_shape)
     loss_fn = dequantized(loss_fn, data["bin_width"])
@@ -242,7 +242,7 @@ def main(argv=None) -> dict:
     train_config = {k: getattr(args, k) for k in TRAIN_KEYS}
     optimizer = gm.train.adamw(args.lr, warmup=args.warmup)
     key = jax.random.key(args.seed)
-    k_fit, k_clf, k_sample, k_bpd, k_noise = jax.random.split(key, 5)
+    k_fit, k_clf, k_sample, k_bpd = jax.random.split(key, 4)
 
     res = gm.train.fit(model, loss_fn, dataset, key=k_fit, steps=args.steps, optimizer=optimizer,
                        ema_decay=args.ema, run_dir=out, config=train_config,
@@ -256,7 +256,7 @@ def main(argv=None) -> dict:
     t = time.perf_counter()
     clf = cm.train_classifier(xtr, ytr, key=k_clf, steps=args.classifier_steps)
     classifier = {"test_accuracy": cm.accuracy(clf, xte, yte), "steps": args.classifier_steps,
-                  "train_images": len(xtr), "test_images": len(xte), "feature_dim": 64,
+                  "train_images": len(xtr), "test_images": len(xte), "feature_dim": int(clf.head.in_features),
                   "params_digest": gm.train.params_digest(clf), "time_s": time.perf_counter() - t}  # fmt: skip
     n = args.num_samples
     rng = np.random.default_rng(args.seed)
@@ -312,8 +312,8 @@ def main(argv=None) -> dict:
         "wall_time": time.perf_counter() - t0,
     }
     common.write_json(out / "results.json", results)
-    print(json.dumps({k: common.to_json(results[k]) for k in ("family", "dataset", "steps", "bits_per_dim", "classifier_frechet",
-                                              "samplers")}, indent=1))  # fmt: skip
+    shown = ("family", "dataset", "steps", "bits_per_dim", "classifier_frechet", "samplers")
+    print(json.dumps({k: common.to_json(results[k]) for k in shown}, indent=1))
     return results
 
 
