@@ -403,3 +403,37 @@ def test_losses_are_trainer_loss_fns():
     loss, grads = step(model, X0[:128], KEY)
     assert np.isfinite(float(loss))
     assert float(sum(jnp.sum(jnp.abs(g)) for g in jax.tree.leaves(grads))) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["edm", "cfm"])
+def test_training_end_to_end_on_eight_gaussians(family):
+    """A few thousand Adam steps of an MLP give the right component weights and on-mode samples."""
+    import optax
+
+    sd = float(jnp.sqrt(jnp.mean(jnp.diag(MIX.covariance))))
+    net = gm.nets.MLP(2, 128, 3, rngs=nnx.Rngs(0))
+    if family == "edm":
+        model, loss_fn = gm.models.EDMModel(net, sigma_data=sd), L.edm_loss
+        sampler = gm.samplers.Heun(gm.schedules.karras(18))
+    else:
+        model, loss_fn = PathModel(net), L.cfm_loss
+        sampler = gm.samplers.Euler(gm.schedules.uniform_t(gm.paths.Linear(), 32))
+    steps = 2000
+    opt = nnx.Optimizer(model, optax.adam(optax.cosine_decay_schedule(2e-3, steps, 0.05)), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, opt, key):
+        k_data, k_loss = jax.random.split(key)
+        x0 = MIX.sample(k_data, 512)
+        loss, grads = nnx.value_and_grad(lambda m: loss_fn(m, x0, k_loss))(model)
+        opt.update(model, grads)
+        return loss
+
+    for s in range(steps):
+        step(model, opt, jax.random.fold_in(KEY, s))
+    x = np.asarray(gm.sample(model, sampler, jax.random.key(123), (8000, 2)))
+    frac = np.bincount(np.asarray(MIX.component_of(x)), minlength=8) / len(x)
+    near = np.min(np.linalg.norm(x[:, None] - np.asarray(MIX.means)[None], axis=-1), axis=1) < 0.6  # 3 stds
+    assert np.max(np.abs(frac - 1 / 8)) < 0.03, frac
+    assert np.mean(near) > 0.9
