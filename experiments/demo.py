@@ -53,7 +53,7 @@ def main(argv=None) -> dict:
                      "nll": f"{res['nll']:.3f} nats" if res.get("nll") is not None else "-",
                      "folder": str(args.out / f"toy2d-{family}-{dataset}")})
     res = images.main(["--family", "edm", "--dataset", "digits", "--out", str(args.out / "digits-edm"),
-                       "--steps", img_steps, "--no-progress", *img_eval])
+                       "--steps", img_steps, "--quiet", *img_eval])
     best = min(res["samplers"].items(), key=lambda kv: kv[1]["classifier_fd"])
     rows.append({"part": "EDM U-Net on 8x8 digits", "steps": int(img_steps),
                  "metric": f"classifier-FD {best[1]['classifier_fd']:.2f} ({best[0]}, NFE {best[1]['nfe']}); "
