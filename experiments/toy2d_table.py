@@ -60,7 +60,7 @@ def summarise(res: dict) -> dict:
     if "error" in res:
         return {**row, "error": res["error"]}
     row.update({k: res.get(k) for k in ("swd", "swd_baseline", "swd_ratio", "mmd", "mmd_baseline", "nll", "nll_true",
-                                        "primary_sampler", "steps", "wall_time", "params_digest")})  # fmt: skip
+                                        "primary_sampler", "steps", "train_time", "wall_time", "params_digest")})  # fmt: skip
     row["nfe"] = res["samplers"][res["primary_sampler"]]["nfe"]
     row["samplers"] = {k: {"swd_ratio": v["swd"] / res["swd_baseline"] if v["swd"] is not None else None, "nfe": v["nfe"]}
                        for k, v in res["samplers"].items()}  # fmt: skip
@@ -100,6 +100,13 @@ def markdown(rows: list[dict], families, datasets, command: str) -> str:
              "target <= 2 (cells above it are marked **miss**):", "", table1, "",
              "Test NLL in nats (probability-flow ODE, `gm.log_prob`; exact value for 8 Gaussians in brackets):",
              "", table2]  # fmt: skip
+    def wall(f, d):
+        r = cell.get((f, d))
+        return "-" if r is None or r.get("wall_time") is None else f"{r['train_time']:.0f} / {r['wall_time']:.0f}"
+
+    lines += ["", "Seconds per cell, training / whole run (sampling, NLL and pictures included), on the machine that "
+              "ran the table:", "", common.markdown_table(["family"] + list(datasets),
+                                                          [[f] + [wall(f, d) for d in datasets] for f in families])]
     reflow = [r for r in rows if "few_step" in r]
     if reflow:
         lines += ["", "Rectified flow, before -> after one reflow round (straightness; swd / baseline of 1- and "
@@ -112,7 +119,7 @@ def markdown(rows: list[dict], families, datasets, command: str) -> str:
 
 
 def update_docs(path: Path, text: str) -> None:
-    doc = path.read_text() if path.exists() else ""
+    doc = path.read_text() if path.exists() else "# Results\n"
     block = f"{START}\n{text}{END}"
     if START in doc and END in doc:
         doc = doc[: doc.index(START)] + block + doc[doc.index(END) + len(END):]
