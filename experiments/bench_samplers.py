@@ -25,7 +25,7 @@ atol = 1e-5) against k-diffusion's ``log_likelihood`` (torchdiffeq dopri5, one R
 score_sde's method (scipy ``solve_ivp`` RK45 on the host calling a jitted drift + divergence at every
 evaluation); the spread of the Hutchinson estimate over keys for 1 and several probes.
 
-    python experiments/bench_samplers.py --out runs/bench/cpu.json --markdown runs/bench/cpu.md  # ~15 min CPU
+    python experiments/bench_samplers.py --out runs/bench/cpu.json --markdown runs/bench/cpu.md  # ~20 min, 2 idle cores
     python experiments/bench_samplers.py --quick                                 # small smoke run
     python experiments/bench_samplers.py --denoisers mixture --dims 64 --batches 16384 --samplers Euler,Heun
 

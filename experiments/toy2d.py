@@ -332,6 +332,9 @@ def _last_loss(history):
 
 
 def parse_args(argv=None) -> dict:
+    """The run's config from the command line; bad values and unusable run directories are argparse errors
+    (exit status 2) raised before anything is written. With ``--overwrite`` the previous run in ``--out``
+    is deleted here (see ``common.prepare_run_dir``)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--family", required=True, choices=tuple(FAMILIES))
     p.add_argument("--dataset", required=True, choices=tuple(gm.data.TOYS))
