@@ -59,7 +59,7 @@ DATASETS = {
     "mnist": (256, 8000, (1, 2, 2)),
 }
 DEFAULTS = {  # per dataset; digits' are sized for a few minutes on 2 CPU cores, MNIST's are slow on a CPU
-    "digits": dict(steps=2000, batch=128, base=16, ema=0.995, num_samples=1000, bpd_images=360,
+    "digits": dict(steps=2000, batch=128, base=16, ema=0.999, num_samples=1000, bpd_images=360,
                    bpd_trace="hutchinson", classifier_steps=500),
     "mnist": dict(steps=4000, batch=128, base=32, ema=0.999, num_samples=2000, bpd_images=500,
                   bpd_trace="hutchinson", classifier_steps=1500),
@@ -193,8 +193,7 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=pf, default=1e-3)
     p.add_argument("--warmup", type=common.nonnegative_int, default=200)
     p.add_argument("--ema", type=common.unit_interval,
-                   help="EMA decay (digits 0.995, mnist 0.999); fit's EMA starts at the initial parameters, whose "
-                        "weight after s steps is ema^s, so keep s >> 1 / (1 - ema)")
+                   help="EMA decay (default 0.999), warmed up as min(ema, (1 + s) / (10 + s)) after s steps")
     p.add_argument("--split-seed", type=common.nonnegative_int, default=0)
     p.add_argument("--num-samples", type=pi, help="samples per sampler for the Fréchet distance")
     p.add_argument("--bpd-images", type=pi, help="held-out images for bits/dim")

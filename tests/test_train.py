@@ -117,18 +117,30 @@ class Scalar(nnx.Module):
         return self.w[...]
 
 
-def test_ema_matches_closed_form():
-    """SGD on a linear loss: theta_s = theta_0 - s lr c exactly, and EMA_s = d^s theta_0 + (1 - d) sum..."""
-    d, lr, c, steps, theta0 = 0.9, 0.1, 2.0, 7, 1.5
+@pytest.mark.parametrize("warmup", [False, True])
+def test_ema_matches_closed_form(warmup):
+    """SGD on a linear loss: theta_s = theta_0 - s lr c exactly; EMA_{s+1} = d_s EMA_s + (1 - d_s) theta_{s+1}
+    with d_s = d (no warm-up: EMA_s = d^s theta_0 + (1 - d) sum_j d^{s-j} theta_j) or min(d, (1+s)/(10+s))."""
+    d, lr, c, steps, theta0 = 0.9, 0.1, 2.0, 12, 1.5
     ds = ArrayDataset(np.zeros((4, 1), np.float32), batch_size=2)
     res = gm.train.fit(Scalar(theta0), lambda m, b, k: c * m() + 0.0 * b.sum(), ds, key=jax.random.key(0),
-                       steps=steps, optimizer=optax.sgd(lr), ema_decay=d, progress=False)  # fmt: skip
+                       steps=steps, optimizer=optax.sgd(lr), ema_decay=d, ema_warmup=warmup,
+                       progress=False)  # fmt: skip
     theta = [theta0 - s * lr * c for s in range(steps + 1)]
-    ema = d**steps * theta[0] + (1 - d) * sum(d ** (steps - j) * theta[j] for j in range(1, steps + 1))
+    if warmup:
+        ema = theta[0]
+        for s in range(steps):
+            d_s = min(d, (1 + s) / (10 + s))
+            ema = d_s * ema + (1 - d_s) * theta[s + 1]
+    else:
+        ema = d**steps * theta[0] + (1 - d) * sum(d ** (steps - j) * theta[j] for j in range(1, steps + 1))
     assert float(res.model.w[...]) == pytest.approx(theta[-1], rel=1e-5)
     assert float(res.ema_model.w[...]) == pytest.approx(ema, rel=1e-5)
     e = gm.train.ema_update({"a": jnp.array(1.0)}, {"a": jnp.array(3.0)}, 0.75)
     assert float(e["a"]) == pytest.approx(1.5)
+    assert float(gm.train.ema_decay_at(0.999, 0)) == pytest.approx(0.1)
+    assert float(gm.train.ema_decay_at(0.999, 10**6)) == pytest.approx(0.999)
+    assert float(gm.train.ema_decay_at(0.999, 0, warmup=False)) == pytest.approx(0.999)
 
 
 # -------------------------------------------------------------------------------------------- training

@@ -9,5 +9,5 @@ from genmodels.train._fit import (
     fit as fit,
     params_digest as params_digest,
 )
-from genmodels.train._optim import adamw as adamw, ema_update as ema_update, lr_schedule as lr_schedule
+from genmodels.train._optim import adamw as adamw, ema_decay_at as ema_decay_at, ema_update as ema_update, lr_schedule as lr_schedule
 from genmodels.train._step import TrainState as TrainState, make_train_call as make_train_call

@@ -145,6 +145,7 @@ def fit(
     steps: int,
     optimizer: optax.GradientTransformation | None = None,
     ema_decay: float | None = 0.999,
+    ema_warmup: bool = True,
     run_dir: str | Path | None = None,
     config: dict | None = None,
     checkpoint_every: int | None = None,
@@ -171,6 +172,9 @@ def fit(
     starts afresh if there is none) and ends bit-identical to an uninterrupted run. ``validate(model)``
     (lower is better) runs every ``validate_every`` steps on the EMA model (the raw one without EMA);
     ``patience`` stops after that many validations without improvement. The model is updated in place.
+    The EMA uses decay ``min(ema_decay, (1 + s) / (10 + s))`` after ``s`` updates when ``ema_warmup``
+    (the default), so short runs do not average in the initial parameters; ``ema_warmup=False`` uses
+    ``ema_decay`` from the first update.
 
     Raises:
         NonFiniteLossError (a FloatingPointError) naming the step whose loss or gradient was not finite;
@@ -191,6 +195,8 @@ def fit(
     _check_int("steps_per_call", steps_per_call, 1)
     if ema_decay is not None and not (isinstance(ema_decay, (float, int)) and 0.0 <= ema_decay < 1.0):
         raise ValueError(f"ema_decay must be a float in [0, 1) or None, got {ema_decay!r}.")
+    if not isinstance(ema_warmup, bool):
+        raise TypeError(f"ema_warmup must be True or False, got {ema_warmup!r}.")
     if (checkpoint_every is not None or resume or config is not None) and run_dir is None:
         raise ValueError("checkpoint_every, resume and config need a run_dir.")
     if patience is not None and validate is None:
@@ -241,7 +247,7 @@ def fit(
     data_arrays, data_static = eqx.partition(dataset, eqx.is_array)
     if mesh is not None:
         data_arrays = replicate(data_arrays, mesh)
-    call = make_train_call(graphdef, loss_fn, data_static, optimizer, ema_decay, mesh=mesh,
+    call = make_train_call(graphdef, loss_fn, data_static, optimizer, ema_decay, ema_warmup=ema_warmup, mesh=mesh,
                            compute_dtype=compute_dtype, steps_per_call=steps_per_call, donate=donate,
                            key_impl=jax.random.key_impl(key))  # fmt: skip
 

@@ -8,8 +8,12 @@ Learning rate at optimiser step ``t`` (``t = 0`` for the first update), with pea
 * ``"cosine"``: ``lr [f + (1 - f) (1 + cos(pi min(1, (t - W) / (T - W)))) / 2]``, from ``lr`` at ``t = W``
   down to ``f lr`` at ``t = T``.
 
-EMA of parameters: ``ema_0 = theta_0`` and ``ema_{s+1} = d ema_s + (1 - d) theta_{s+1}`` after every update,
-so after ``s`` updates ``ema_s = d^s theta_0 + (1 - d) sum_{j=1..s} d^{s-j} theta_j``.
+EMA of parameters: ``ema_0 = theta_0`` and ``ema_{s+1} = d_s ema_s + (1 - d_s) theta_{s+1}`` after every
+update. Without warm-up ``d_s = d``, so after ``s`` updates ``ema_s = d^s theta_0 + (1 - d) sum_{j=1..s}
+d^{s-j} theta_j``: the initial parameters keep weight ``d^s`` (55 % after 600 steps at ``d = 0.999``). With
+warm-up (the default of ``fit``; TensorFlow's ``ExponentialMovingAverage(num_updates=...)``)
+``d_s = min(d, (1 + s) / (10 + s))``: the average forgets the initialisation within a few hundred steps
+(``d_0 = 0.1``) and reaches ``d`` after ``(10 d - 1) / (1 - d)`` updates (8,991 at ``d = 0.999``).
 """
 
 from __future__ import annotations
@@ -93,6 +97,15 @@ def adamw(
     return optax.chain(*parts)
 
 
-def ema_update(ema: PyTree[Array], params: PyTree[Array], decay: float) -> PyTree[Array]:
+def ema_decay_at(decay: float, step: ArrayLike, warmup: bool = True) -> Float[Array, ""]:
+    """The decay ``d_s`` used for the update after ``step`` updates: ``min(d, (1 + s) / (10 + s))`` with warm-up."""
+    d = jnp.asarray(decay, jnp.float32)
+    if not warmup:
+        return d
+    s = jnp.asarray(step, jnp.float32)
+    return jnp.minimum(d, (1.0 + s) / (10.0 + s))
+
+
+def ema_update(ema: PyTree[Array], params: PyTree[Array], decay: float | Float[Array, ""]) -> PyTree[Array]:
     """One EMA step, ``d ema + (1 - d) params``, leaf by leaf (in each leaf's dtype)."""
     return jax.tree.map(lambda e, p: (decay * e + (1 - decay) * p).astype(e.dtype), ema, params)

@@ -4,7 +4,7 @@ One step at counter ``s`` (``data_key, loss_key = split(key)``)::
 
     batch            = dataset.batch(data_key, s)               # sharded on mesh axis "data" if a mesh
     loss, grads      = value_and_grad(loss_fn)(merge(graphdef, params), batch, fold_in(loss_key, s))
-    params, opt      = optax update;  ema = d ema + (1 - d) params
+    params, opt      = optax update;  ema = d_s ema + (1 - d_s) params (d_s: see _optim)
 
 If the loss or the gradient norm is not finite the update is discarded (the whole state keeps its previous
 value through ``jnp.where``), ``bad_step`` records ``s`` and every later step of the call is a no-op, so the
@@ -25,7 +25,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from jaxtyping import Array, Int, PyTree
 
 from genmodels.data import AbstractDataset
-from genmodels.train._optim import ema_update
+from genmodels.train._optim import ema_decay_at, ema_update
 
 
 class TrainState(eqx.Module):
@@ -79,6 +79,7 @@ def make_train_call(
     optimizer: optax.GradientTransformation,
     ema_decay: float | None,
     *,
+    ema_warmup: bool = True,
     mesh: jax.sharding.Mesh | None = None,
     compute_dtype: Any = None,
     steps_per_call: int = 1,
@@ -120,7 +121,8 @@ def make_train_call(
         ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)) & (state.bad_step < 0)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        ema = ema_update(state.ema, params, ema_decay) if state.ema is not None else None
+        ema = (ema_update(state.ema, params, ema_decay_at(ema_decay, state.step, ema_warmup))
+               if state.ema is not None else None)
         moved = (params, rest, ema, opt_state)
         params, rest, ema, opt_state = _select(ok, moved, (state.params, state.rest, state.ema, state.opt_state))
         bad_step = jnp.where((state.bad_step < 0) & ~ok, state.step, state.bad_step)
