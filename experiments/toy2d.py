@@ -170,6 +170,7 @@ def fit_stage(model, loss_fn, dataset, *, key, steps: int, config: dict, run_dir
         model, loss_fn, dataset, key=key, steps=steps, optimizer=optimizer, ema_decay=config["ema_decay"],
         run_dir=run_dir, config=train_config(config), checkpoint_every=config["checkpoint_every"],
         resume=config["resume"], log_every=max(1, min(100, steps // 20)), progress=not config["quiet"],
+        steps_per_call=20,
     )  # fmt: skip
 
 
