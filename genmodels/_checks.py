@@ -19,6 +19,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array
 
 
 def is_concrete(x: Any) -> bool:
@@ -93,3 +94,24 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
     if v.size != 1 or not np.isfinite(v) or (v < 0 if allow_zero else v <= 0):
         rel = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {rel}, got {value!r}.")
+
+
+def check_binary(name: str, x: Array) -> Array:
+    """Return ``x``, raising (eagerly, or inside jit via ``eqx.error_if``) unless every entry is 0 or 1."""
+    msg = (
+        f"{name} must be binary: every entry 0 or 1 (the models are products of Bernoulli conditionals). "
+        "Binarise the data first, e.g. (x > 0.5).astype(jnp.float32)."
+    )
+    if is_concrete(x):
+        v = np.asarray(x)
+        if not np.all((v == 0) | (v == 1)):
+            bad = v[~((v == 0) | (v == 1))].ravel()[:3].tolist()
+            raise ValueError(f"{msg} Found values such as {bad}.")
+        return x
+    return eqx.error_if(x, ~jnp.all((x == 0) | (x == 1)), msg)
+
+
+def check_n_dims(name: str, n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{name} must be a positive int (the number of binary dimensions), got {n!r}.")
+    return int(n)

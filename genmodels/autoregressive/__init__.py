@@ -1,10 +1,10 @@
 """Autoregressive models over binary data (flax.nnx), with exact ``log_prob`` in nats and ancestral
 sampling through ``gm.sample(model, gm.samplers.Ancestral(), key, (batch, *event_shape))``."""
 
+from genmodels._checks import check_binary as check_binary
 from genmodels.autoregressive._base import (
     AbstractAutoregressive as AbstractAutoregressive,
     bernoulli_log_prob as bernoulli_log_prob,
-    check_binary as check_binary,
     nll_loss as nll_loss,
 )
 from genmodels.autoregressive._complete import complete as complete

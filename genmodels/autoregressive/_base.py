@@ -25,37 +25,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-
-def is_concrete(x: Any) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
-def check_binary(name: str, x: Array) -> Array:
-    """Return ``x``, raising (eagerly, or inside jit via ``eqx.error_if``) unless every entry is 0 or 1."""
-    msg = (
-        f"{name} must be binary: every entry 0 or 1 (the models are products of Bernoulli conditionals). "
-        "Binarise the data first, e.g. (x > 0.5).astype(jnp.float32)."
-    )
-    if is_concrete(x):
-        v = np.asarray(x)
-        if not np.all((v == 0) | (v == 1)):
-            bad = v[~((v == 0) | (v == 1))].ravel()[:3].tolist()
-            raise ValueError(f"{msg} Found values such as {bad}.")
-        return x
-    return eqx.error_if(x, ~jnp.all((x == 0) | (x == 1)), msg)
-
-
-def check_n_dims(name: str, n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive int (the number of binary dimensions), got {n!r}.")
-    return int(n)
+from genmodels._checks import check_binary, is_concrete
 
 
 def as_ordering(ordering: Any, n: int) -> Int[Array, " n"]:

@@ -12,7 +12,8 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
-from genmodels.autoregressive._base import AbstractAutoregressive, as_ordering, check_n_dims
+from genmodels._checks import check_n_dims
+from genmodels.autoregressive._base import AbstractAutoregressive, as_ordering
 
 
 def _unorder(values_ordered: Array, ordering: Array) -> Array:

@@ -21,11 +21,11 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from genmodels._checks import check_n_dims
 from genmodels.autoregressive._base import (
     AbstractAutoregressive,
     as_ordering,
     bernoulli_log_prob,
-    check_n_dims,
 )
 
 

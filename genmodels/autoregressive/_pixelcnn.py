@@ -18,7 +18,8 @@ import numpy as np
 from flax import nnx
 from jaxtyping import Array, Float
 
-from genmodels.autoregressive._base import AbstractAutoregressive, check_n_dims
+from genmodels._checks import check_n_dims
+from genmodels.autoregressive._base import AbstractAutoregressive
 
 
 def causal_mask(kh: int, kw: int, mask_type: str) -> np.ndarray:

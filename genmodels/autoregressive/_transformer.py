@@ -22,7 +22,8 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
-from genmodels.autoregressive._base import AbstractAutoregressive, as_ordering, check_n_dims
+from genmodels._checks import check_n_dims
+from genmodels.autoregressive._base import AbstractAutoregressive, as_ordering
 from genmodels.autoregressive._fvsbn import _unorder
 
 

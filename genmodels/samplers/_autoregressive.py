@@ -25,14 +25,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from genmodels._checks import check_positive, is_concrete
+from genmodels._checks import check_binary, check_positive, is_concrete
 from genmodels.samplers._base import AbstractSampler, Solution
-
-
-def _check_binary(name, x):
-    from genmodels.autoregressive._base import check_binary  # here: avoids an import cycle
-
-    return check_binary(name, x)
 
 
 def _check_model(model) -> None:
@@ -64,7 +58,7 @@ class Ancestral(AbstractSampler):
         if (self.prefix is None) != (self.num_known is None):
             raise ValueError("completion needs both prefix (the known values) and num_known (how many to keep).")
         if self.prefix is not None and is_concrete(self.prefix):
-            _check_binary("prefix", jnp.asarray(self.prefix))
+            check_binary("prefix", jnp.asarray(self.prefix))
         if self.num_known is not None and is_concrete(self.num_known):
             k = jnp.asarray(self.num_known)
             if k.ndim != 0 or not jnp.issubdtype(k.dtype, jnp.integer) or int(k) < 0:
@@ -92,7 +86,7 @@ class Ancestral(AbstractSampler):
             prefix = jnp.asarray(self.prefix)
             if tuple(prefix.shape) != tuple(shape):
                 raise ValueError(f"prefix must have the output shape {tuple(shape)}, got {tuple(prefix.shape)}.")
-            x0 = _check_binary("prefix", prefix).reshape(batch, n).astype(dtype)
+            x0 = check_binary("prefix", prefix).reshape(batch, n).astype(dtype)
             k = jnp.asarray(self.num_known, jnp.int32)
             k = eqx.error_if(k, k > n, f"num_known must be at most n_dims = {n}.")
             known = jnp.arange(n) < k
