@@ -199,8 +199,10 @@ class AbstractStepSampler(AbstractDenoiserSampler):
 def ddim_step(x: Array, denoised: Array, sigma, sigma_next) -> Array:
     """Deterministic first-order step in EDM coordinates: x' = D + (sigma_next / sigma) (x - D).
 
-    This is DDIM (eta = 0) and the Euler step of the probability-flow ODE; written this way it is exact
-    at sigma_next = 0 (returns D).
+    This is DDIM (eta = 0) and the Euler step of the probability-flow ODE. Computed as
+    ``r x + (1 - r) D`` with ``r = sigma_next / sigma``: exact at sigma_next = 0 (returns D), and D is read
+    once (XLA on CPU fused the two-use form ``D + r (x - D)`` 3-7x slower for cheap denoisers).
     """
-    return denoised + (sigma_next / sigma) * (x - denoised)
+    r = sigma_next / sigma
+    return r * x + (1 - r) * denoised
 
