@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -36,6 +37,10 @@ from flax import nnx
 
 import genmodels as gm
 from genmodels.data import _binary
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from experiments import common  # noqa: E402
 
 A = gm.autoregressive
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,7 +230,8 @@ def main(argv=None):
     if image:
         result["images"] = save_images(best, data, shape, out, jax.random.key(args.seed + 1), data.description)
     result["wall_time_s"] = time.perf_counter() - t0
-    (out / "results.json").write_text(json.dumps(result, indent=2))
+    result["code_version"] = common.code_version()
+    common.write_json(out / "results.json", result)
     print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=2))
 
 

@@ -166,6 +166,22 @@ def to_json(value: Any) -> Any:
     return value
 
 
+def code_version() -> str | None:
+    """The git commit of the code that ran (``<sha>`` or ``<sha>+dirty``), or None outside a git checkout."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha.stdout.strip() + ("+dirty" if dirty else "")
+
+
 def write_json(path: Path, data: Any) -> Path:
     """Write ``data`` as indented JSON atomically."""
     path = Path(path)

@@ -311,6 +311,7 @@ def main(argv=None) -> dict:
         "samplers": samplers,
         "platform": jax.default_backend(),
         "wall_time": time.perf_counter() - t0,
+        "code_version": common.code_version(),
     }
     common.write_json(out / "results.json", results)
     shown = ("family", "dataset", "steps", "bits_per_dim", "classifier_frechet", "samplers")

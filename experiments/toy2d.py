@@ -326,6 +326,7 @@ def run(config: dict) -> dict:
         "wall_time": time.perf_counter() - start, "files": sorted(files),
     }  # fmt: skip
     results["swd_ratio"] = results["swd"] / results["swd_baseline"]
+    results["code_version"] = common.code_version()
     common.write_json(out / "results.json", results)
     return results
 
