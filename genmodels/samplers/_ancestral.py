@@ -34,7 +34,14 @@ def ancestral_step(x: Array, denoised: Array, sigma, sigma_next, eta, z: Array) 
     var_up = eta**2 * sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2
     sigma_up = jnp.minimum(sigma_next, jnp.sqrt(jnp.maximum(var_up, 0.0)))
     sigma_down = jnp.sqrt(jnp.maximum(sigma_next**2 - sigma_up**2, 0.0))
-    return denoised + (sigma_down / sigma) * (x - denoised) + sigma_up * z
+    r = sigma_down / sigma  # r x + (1 - r) D: D read once (see ddim_step)
+    return r * x + (1 - r) * denoised + sigma_up * z
+
+
+def step_noise(key, x: Array, eta) -> Array:
+    """Standard normal noise shaped like ``x``, drawn only when ``eta > 0`` (zeros otherwise, where the
+    ancestral step does not use it): deterministic DDIM pays for no random numbers."""
+    return jax.lax.cond(eta > 0, lambda: jax.random.normal(key, x.shape, x.dtype), lambda: jnp.zeros_like(x))
 
 
 class DDIM(AbstractStepSampler):
@@ -53,7 +60,7 @@ class DDIM(AbstractStepSampler):
 
     def step(self, denoiser, i, x, state, key):
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
-        z = jax.random.normal(key, x.shape, x.dtype)
+        z = step_noise(key, x, self.eta)
         return ancestral_step(x, denoiser(x, sigma), sigma, sigma_next, self.eta, z), state
 
 
@@ -76,5 +83,5 @@ class EulerAncestral(AbstractStepSampler):
 
     def step(self, denoiser, i, x, state, key):
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
-        z = self.s_noise * jax.random.normal(key, x.shape, x.dtype)
+        z = self.s_noise * step_noise(key, x, self.eta)
         return ancestral_step(x, denoiser(x, sigma), sigma, sigma_next, self.eta, z), state
