@@ -202,7 +202,9 @@ def parse_args(argv=None):
     p.add_argument("--bpd-probes", type=pi, default=1)
     p.add_argument("--bpd-tol", type=pf, default=1e-5, help="rtol = atol of the log-likelihood ODE solve")
     p.add_argument("--classifier-steps", type=pi)
-    p.add_argument("--steps-per-call", type=pi, default=10)
+    p.add_argument("--steps-per-call", type=pi, default=None,
+                   help="train steps per compiled call (default: 1 on a CPU, where XLA runs convolutions inside "
+                        "a loop body many times slower (jax-ml/jax#12868); 10 on an accelerator)")
     args = p.parse_args(argv)
     for name, value in DEFAULTS[args.dataset].items():
         if getattr(args, name) is None:
@@ -249,7 +251,7 @@ def main(argv=None) -> dict:
                        ema_decay=args.ema, run_dir=out, config=train_config,
                        checkpoint_every=args.checkpoint_every, resume=args.resume,
                        progress=not args.quiet, log_every=max(1, min(100, args.steps // 10)),
-                       steps_per_call=args.steps_per_call)  # fmt: skip
+                       steps_per_call=args.steps_per_call or (1 if jax.default_backend() == "cpu" else 10))  # fmt: skip
     ema = res.ema_model if res.ema_model is not None else res.model
     train_time = time.perf_counter() - t0
     losses = [r["loss"] for r in res.history if "loss" in r and "event" not in r]
