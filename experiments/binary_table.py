@@ -5,7 +5,8 @@
 Each argument is a run directory holding ``results.json``. Rows are grouped by dataset; the reference is
 the published test NLL for the model's kind (``REFERENCES`` in ``binary_density.py``: FVSBN, NADE, MADE
 with one mask, MADE with mask sampling / ensembles, PixelCNN), and ``ours / ref`` is their ratio (the
-target is within 5 %, i.e. <= 1.05). With ``--docs FILE`` the table replaces the part of FILE between
+target is within 5 %, i.e. <= 1.05); ``code`` is the commit that ran (``code_version`` in results.json,
+"unrecorded" for runs made before it was recorded). With ``--docs FILE`` the table replaces the part of FILE between
 ``<!-- binary-table:start -->`` and ``<!-- binary-table:end -->``.
 """
 
@@ -56,7 +57,8 @@ def row(res: dict) -> dict:
     return {"dataset": res["dataset"], "label": label, "test": res["test_nll_nats"], "valid": res["valid_nll_nats"],
             "single": res.get("test_nll_single_mask_nats"), "ref": ref, "ref_key": ref_key,
             "steps": res["steps"], "best_step": res.get("best_step"), "opts": opts,
-            "minutes": res["wall_time_s"] / 60, "data": res["data"]}  # fmt: skip
+            "minutes": res["wall_time_s"] / 60, "data": res["data"],
+            "code": (res.get("code_version") or "unrecorded")[: 7 if res.get("code_version") else None]}  # fmt: skip
 
 
 def table(rows: list[dict]) -> str:
@@ -65,13 +67,13 @@ def table(rows: list[dict]) -> str:
         sub = [r for r in rows if r["dataset"] == ds]
         lines += [f"**{ds}** ({sub[0]['data']})", "",
                   "| model | test NLL (nats) | valid | published (kind) | ours / published | steps (best) | "
-                  "options | minutes |", "|---|---:|---:|---|---:|---:|---|---:|"]  # fmt: skip
+                  "options | minutes | code |", "|---|---:|---:|---|---:|---:|---|---:|---|"]  # fmt: skip
         for r in sub:
             ref = f"{r['ref']:.2f} ({r['ref_key']})" if r["ref"] else "-"
             ratio = f"{r['test'] / r['ref']:.3f}" if r["ref"] and ds != "mnist" else "-"
             test = f"{r['test']:.2f}" + (f" (one mask: {r['single']:.2f})" if r["single"] is not None else "")
             lines.append(f"| {r['label']} | {test} | {r['valid']:.2f} | {ref} | {ratio} | {r['steps']} "
-                         f"({r['best_step']}) | {r['opts']} | {r['minutes']:.1f} |")  # fmt: skip
+                         f"({r['best_step']}) | {r['opts']} | {r['minutes']:.1f} | {r['code']} |")  # fmt: skip
         lines.append("")
     return "\n".join(lines)
 
