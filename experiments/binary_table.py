@@ -54,6 +54,7 @@ def row(res: dict) -> dict:
     ref = refs.get(ref_key)
     c = res["config"]
     opts = f"lr {c['lr']:g}" + (f", L2 {c['l2']:g}" if c.get("l2") else "")
+    opts += f", batch {c['batch_size']}" if c.get("batch_size", 100) != 100 else ""
     return {"dataset": res["dataset"], "label": label, "test": res["test_nll_nats"], "valid": res["valid_nll_nats"],
             "single": res.get("test_nll_single_mask_nats"), "ref": ref, "ref_key": ref_key,
             "steps": res["steps"], "best_step": res.get("best_step"), "opts": opts,
