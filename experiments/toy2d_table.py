@@ -112,7 +112,7 @@ def markdown(rows: list[dict], families, datasets, command: str) -> str:
         lines += ["", "Rectified flow, before -> after one reflow round (straightness; swd / baseline of 1- and "
                   "2-step Euler):", ""]  # fmt: skip
         lines.append(common.markdown_table(["dataset", "straightness", "1 step", "2 steps"], [
-            [r["dataset"], f"{r['straightness_before']:.3f} -> {r['straightness_after']:.3f}"]
+            [r["dataset"], f"{r['straightness_before']:.3g} -> {r['straightness_after']:.2g}"]
             + [f"{r['few_step'][k]['swd_before'] / r['swd_baseline']:.1f} -> {r['few_step'][k]['swd_after'] / r['swd_baseline']:.1f}"
                for k in ("euler-1", "euler-2")] for r in reflow]))  # fmt: skip
     return "\n".join(lines) + "\n"
