@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -52,7 +53,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# jax.distributed's gloo setup gives a process 30 s to see its peers' keys; on a loaded 2-core CI machine a
+# starved process can miss that window (DEADLINE_EXCEEDED in the coordination service). That is the
+# environment, not the code under test, so such a run is retried once from scratch.
+TRANSIENT = ("DEADLINE_EXCEEDED", "Gloo context initialization failed")
+
+
 def _run(script: Path, nproc: int, steps: int, run_dir: Path, resume: bool, devices_per_process: int) -> list[dict]:
+    for attempt in range(2):
+        outs, errors = _attempt(script, nproc, steps, run_dir, resume, devices_per_process)
+        if not errors:
+            return outs
+        if attempt == 1 or not any(marker in e for e in errors for marker in TRANSIENT):
+            raise AssertionError(errors[0][-3000:])
+        if not resume:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    raise AssertionError("unreachable")
+
+
+def _attempt(script, nproc, steps, run_dir, resume, devices_per_process) -> tuple[list[dict], list[str]]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices_per_process}"}  # fmt: skip
     port = str(_free_port())
@@ -64,16 +83,22 @@ def _run(script: Path, nproc: int, steps: int, run_dir: Path, resume: bool, devi
         with open(out, "w") as fo, open(err, "w") as fe:
             cmd = [sys.executable, str(script), str(i), str(nproc), port, str(steps), str(run_dir), str(int(resume))]
             procs.append(subprocess.Popen(cmd, env=env, cwd=REPO, stdout=fo, stderr=fe))
-    outs = []
+    outs, errors = [], []
     try:
         for p, (out, err) in zip(procs, logs):
-            p.wait(timeout=300)
-            assert p.returncode == 0, err.read_text()[-3000:]
-            outs.append(json.loads(out.read_text().strip().splitlines()[-1]))
+            try:
+                p.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                errors.append(f"process timed out after 300 s; stderr: {err.read_text()[-2000:]}")
+                continue
+            if p.returncode != 0:
+                errors.append(err.read_text())
+            else:
+                outs.append(json.loads(out.read_text().strip().splitlines()[-1]))
     finally:
         for p in procs:
             p.kill()
-    return outs
+    return outs, errors
 
 
 def test_two_processes_match_one_process_and_resume(tmp_path):
