@@ -132,6 +132,13 @@ def make_train_call(
 
     def call(state: TrainState, dataset_arrays: PyTree, n: Int[Array, ""]):
         dataset = eqx.combine(dataset_arrays, dataset_static)
+        if steps_per_call == 1:
+            # straight-line program, no while loop: XLA:CPU runs convolutions inside loop bodies many times
+            # slower (jax-ml/jax#12868; 13x for a small gated PixelCNN), so conv nets on a CPU train with 1
+            state, outs = one_step(state, dataset)
+            losses, metrics = jax.tree.map(lambda o: o[None], outs)
+            return state, {"loss": losses, "metrics": metrics, "bad_step": state.bad_step}
+
         shapes = jax.eval_shape(lambda st: one_step(st, dataset)[1], state)
         buffers = jax.tree.map(lambda a: jnp.full((steps_per_call, *a.shape), jnp.nan, a.dtype), shapes)
 
@@ -140,13 +147,7 @@ def make_train_call(
             st, outs = one_step(st, dataset)
             return st, jax.tree.map(lambda b, o: b.at[i].set(o), bufs, outs)
 
-        if steps_per_call == 1:
-            # straight-line program, no while loop: XLA:CPU runs convolutions inside loop bodies many times
-            # slower (jax-ml/jax#12868; 13x for a small gated PixelCNN), so conv nets on a CPU train with 1
-            state, outs = one_step(state, dataset)
-            losses, metrics = jax.tree.map(lambda o: o[None], outs)
-        else:
-            state, (losses, metrics) = jax.lax.fori_loop(0, n, body, (state, buffers))
+        state, (losses, metrics) = jax.lax.fori_loop(0, n, body, (state, buffers))
         return state, {"loss": losses, "metrics": metrics, "bad_step": state.bad_step}
 
     kwargs: dict[str, Any] = {}
