@@ -171,7 +171,7 @@ def main(argv=None):
                         "convolutions inside a loop body many times slower, jax-ml/jax#12868)")
     args = p.parse_args(argv)
     if args.steps_per_call is None:
-        args.steps_per_call = 1 if (args.model == "pixelcnn" and jax.default_backend() == "cpu") else 50
+        args.steps_per_call = common.default_steps_per_call(args.model == "pixelcnn", 50)
     t0 = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -166,6 +166,14 @@ def to_json(value: Any) -> Any:
     return value
 
 
+def default_steps_per_call(convolutional: bool, otherwise: int) -> int:
+    """Train steps per compiled call for ``gm.train.fit``: 1 for a convolutional network on a CPU, where
+    XLA runs convolutions inside a loop body many times slower (jax-ml/jax#12868), else ``otherwise``."""
+    import jax
+
+    return 1 if convolutional and jax.default_backend() == "cpu" else otherwise
+
+
 def code_version() -> str | None:
     """The git commit of the code that ran (``<sha>`` or ``<sha>+dirty``), or None outside a git checkout."""
     import subprocess

@@ -251,7 +251,7 @@ def main(argv=None) -> dict:
                        ema_decay=args.ema, run_dir=out, config=train_config,
                        checkpoint_every=args.checkpoint_every, resume=args.resume,
                        progress=not args.quiet, log_every=max(1, min(100, args.steps // 10)),
-                       steps_per_call=args.steps_per_call or (1 if jax.default_backend() == "cpu" else 10))  # fmt: skip
+                       steps_per_call=args.steps_per_call or common.default_steps_per_call(True, 10))  # fmt: skip
     ema = res.ema_model if res.ema_model is not None else res.model
     train_time = time.perf_counter() - t0
     losses = [r["loss"] for r in res.history if "loss" in r and "event" not in r]
