@@ -20,6 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from experiments import common
 from experiments.binary_density import REFERENCES
 
 START, END = "<!-- binary-table:start -->", "<!-- binary-table:end -->"
@@ -59,7 +60,7 @@ def row(res: dict) -> dict:
             "single": res.get("test_nll_single_mask_nats"), "ref": ref, "ref_key": ref_key,
             "steps": res["steps"], "best_step": res.get("best_step"), "opts": opts,
             "minutes": res["wall_time_s"] / 60, "data": res["data"],
-            "code": (res.get("code_version") or "unrecorded")[: 7 if res.get("code_version") else None]}  # fmt: skip
+            "code": res["code_version"][:7] if res.get("code_version") else "unrecorded"}  # fmt: skip
 
 
 def table(rows: list[dict]) -> str:
@@ -91,11 +92,7 @@ def main(argv=None):
     md = table(rows)
     print(md)
     if args.docs:
-        text = args.docs.read_text()
-        if START not in text or END not in text:
-            raise SystemExit(f"{args.docs} has no {START} ... {END} block to replace")
-        head, rest = text.split(START, 1)
-        args.docs.write_text(head + START + "\n" + md + "\n" + END + rest.split(END, 1)[1])
+        common.write_marked_block(args.docs, START, END, md)
 
 
 if __name__ == "__main__":

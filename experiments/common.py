@@ -166,6 +166,24 @@ def to_json(value: Any) -> Any:
     return value
 
 
+def write_marked_block(path: Path, start: str, end: str, text: str, *, heading: str | None = None) -> None:
+    """Replace the part of the markdown file ``path`` between the markers ``start`` and ``end`` by ``text``.
+
+    Without the markers: append ``## heading`` and the marked block when ``heading`` is given (the file
+    is created if missing), else raise ``SystemExit`` naming the missing block.
+    """
+    path = Path(path)
+    doc = path.read_text() if path.exists() else ""
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in doc and end in doc:
+        doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end):]
+    elif heading is not None:
+        doc = (doc or "# Results\n").rstrip("\n") + f"\n\n## {heading}\n\n{block}\n"
+    else:
+        raise SystemExit(f"{path} has no {start} ... {end} block to replace")
+    path.write_text(doc)
+
+
 def default_steps_per_call(convolutional: bool, otherwise: int) -> int:
     """Train steps per compiled call for ``gm.train.fit``: 1 for a convolutional network on a CPU, where
     XLA runs convolutions inside a loop body many times slower (jax-ml/jax#12868), else ``otherwise``."""

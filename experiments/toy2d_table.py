@@ -118,16 +118,6 @@ def markdown(rows: list[dict], families, datasets, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_docs(path: Path, text: str) -> None:
-    doc = path.read_text() if path.exists() else "# Results\n"
-    block = f"{START}\n{text}{END}"
-    if START in doc and END in doc:
-        doc = doc[: doc.index(START)] + block + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc + ("\n" if doc and not doc.endswith("\n") else "") + f"\n## 2-D toys\n\n{block}\n"
-    path.write_text(doc)
-
-
 def main(argv=None) -> list[dict]:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -153,7 +143,7 @@ def main(argv=None) -> list[dict]:
     common.write_json(args.out / "table.json", {"command": command, "rows": rows})
     (args.out / "table.md").write_text(text)
     if args.docs:
-        update_docs(args.docs, text)
+        common.write_marked_block(args.docs, START, END, text, heading="2-D toys")
     print(text)
     return rows
 
