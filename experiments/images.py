@@ -59,9 +59,9 @@ DATASETS = {
     "mnist": (256, 8000, (1, 2, 2)),
 }
 DEFAULTS = {  # per dataset; digits' are sized for a few minutes on 2 CPU cores, MNIST's are slow on a CPU
-    "digits": dict(steps=2000, batch=128, base=16, ema=0.999, num_samples=1000, bpd_images=360,
+    "digits": dict(steps=2000, batch=128, base=16, num_samples=1000, bpd_images=360,
                    bpd_trace="hutchinson", classifier_steps=500),
-    "mnist": dict(steps=4000, batch=128, base=32, ema=0.999, num_samples=2000, bpd_images=500,
+    "mnist": dict(steps=4000, batch=128, base=32, num_samples=2000, bpd_images=500,
                   bpd_trace="hutchinson", classifier_steps=1500),
 }  # fmt: skip
 
@@ -192,7 +192,7 @@ def parse_args(argv=None):
     p.add_argument("--base", type=pi, help="UNet base channels (digits 16, mnist 32)")
     p.add_argument("--lr", type=pf, default=1e-3)
     p.add_argument("--warmup", type=common.nonnegative_int, default=200)
-    p.add_argument("--ema", type=common.unit_interval,
+    p.add_argument("--ema", type=common.unit_interval, default=0.999,
                    help="EMA decay (default 0.999), warmed up as min(ema, (1 + s) / (10 + s)) after s steps")
     p.add_argument("--split-seed", type=common.nonnegative_int, default=0)
     p.add_argument("--num-samples", type=pi, help="samples per sampler for the Fréchet distance")
