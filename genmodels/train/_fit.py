@@ -30,17 +30,10 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
 from genmodels.data import AbstractDataset, check_batch
+from genmodels.errors import NonFiniteLossError
 from genmodels.train._checkpoint import Checkpointer, host_array
 from genmodels.train._optim import adamw
 from genmodels.train._step import TrainState, make_train_call, replicate
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss or gradient became NaN/inf at ``step``; the run stopped, the last checkpoint is kept."""
-
-    def __init__(self, message: str, step: int):
-        super().__init__(message)
-        self.step = step
 
 
 @dataclasses.dataclass
