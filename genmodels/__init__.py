@@ -11,7 +11,7 @@ interface::
 from genmodels import denoisers as denoisers, paths as paths, samplers as samplers, schedules as schedules
 from genmodels import classifier_metric as classifier_metric, metrics as metrics, targets as targets
 from genmodels import autoregressive as autoregressive
-from genmodels import errors as errors
+from genmodels import errors as errors, protocols as protocols
 from genmodels import data as data, train as train
 from genmodels import guidance as guidance, losses as losses, models as models, nets as nets
 from genmodels.samplers._driver import sample as sample, solve as solve
