@@ -104,7 +104,7 @@ def main(argv=None):
         batch = (args.pixelcnn_batch or args.batch) if pix else args.batch
         shape = (batch, *model.event_shape)
         entry = time_sampling(model, shape, args.repeats)
-        entry.update(config=cfg, params=n_params(model), incremental=bool(model.incremental))
+        entry.update(config=cfg, params=n_params(model), incremental=isinstance(model, gm.protocols.Incremental))
         res["sampling"][name] = entry
         print(json.dumps({name: entry}), flush=True)
     rbatch = args.ratio_batch or args.batch

@@ -189,9 +189,9 @@ def main(argv=None):
     config["data"] = data.description
 
     def loss_fn(m, batch, key):
-        nll = A.nll_loss(m, batch, key)
+        nll, metrics = A.nll_loss(m, batch, key)
         if not args.l2:
-            return nll
+            return nll, metrics
         sq = sum(jnp.sum(jnp.square(w)) for w in jax.tree.leaves(nnx.state(m, nnx.Param)) if jnp.ndim(w) >= 2)
         return nll + args.l2 * sq, {"nll": nll}
 

@@ -97,7 +97,7 @@ def build_model(args, image_shape):
                        num_classes=10 if args.class_conditional else None, rngs=nnx.Rngs(args.seed))  # fmt: skip
     if args.family == "edm":
         return gm.models.EDMModel(net, sigma_data=0.5), gm.losses.edm_loss
-    return gm.models.PathModel(net, gm.paths.Linear(), "velocity"), gm.losses.cfm_loss
+    return gm.models.PathModel(net, gm.paths.Linear(), gm.denoisers.Velocity()), gm.losses.cfm_loss
 
 
 def dequantized(loss_fn, bin_width: float):

@@ -92,7 +92,7 @@ def build_model(config: dict, key) -> nnx.Module:
         return gm.models.EDMModel(net, precond=gm.denoisers.VEPrecond())
     if family in ("ncsn", "ssm"):
         return gm.models.ScoreModel(net)
-    return gm.models.PathModel(net, gm.paths.Linear(), "velocity")
+    return gm.models.PathModel(net, gm.paths.Linear(), gm.denoisers.Velocity())
 
 
 def ladder(config: dict):

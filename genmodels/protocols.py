@@ -155,11 +155,9 @@ class AbstractAutoregressiveModel(abc.ABC):
     """A model over binary vectors that factorises along an ordering (``ordering[i]`` is generated i-th)."""
 
     event_shape: tuple[int, ...]
-
-    @property
-    @abc.abstractmethod
-    def ordering(self) -> Int[Array, " n"]:
-        """A permutation of range(n_dims): the dimension generated at each step."""
+    """The shape of one example (the data layout), e.g. ``(n,)`` or ``(height, width)``."""
+    ordering: Int[Array, " n"]
+    """A permutation of range(n_dims): the dimension generated at each step (an attribute or property)."""
 
     @property
     @abc.abstractmethod

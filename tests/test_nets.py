@@ -176,17 +176,21 @@ def exact_path_net(mix, path, parameterization):
         )
         eps = (x_t - a * d) / b
         return {
-            "eps": eps,
-            "v": a * eps - b * d,
-            "score": -eps / b,
-            "velocity": r(path.scale_deriv(t)) * d + r(path.noise_std_deriv(t)) * eps,
-        }[parameterization]
+            "Eps": eps,
+            "V": a * eps - b * d,
+            "Score": -eps / b,
+            "Velocity": r(path.scale_deriv(t)) * d + r(path.noise_std_deriv(t)) * eps,
+            "X0": d,
+        }[type(parameterization).__name__]
 
     return net
 
 
+PARAMETERIZATIONS = [gm.denoisers.Eps(), gm.denoisers.V(), gm.denoisers.Score(), gm.denoisers.Velocity(), gm.denoisers.X0()]
+
+
 @pytest.mark.parametrize("path", [gm.paths.Linear(), gm.paths.Cosine(), gm.paths.VP()], ids=lambda p: type(p).__name__)
-@pytest.mark.parametrize("param", gm.models.PARAMETERIZATIONS)
+@pytest.mark.parametrize("param", PARAMETERIZATIONS, ids=lambda p: type(p).__name__)
 def test_path_model_round_trip(path, param):
     mix = gm.targets.random_mixture(KEY, 2, k=3)
     model = PathModel(exact_path_net(mix, path, param), path, param)
@@ -196,8 +200,9 @@ def test_path_model_round_trip(path, param):
     t = jnp.array([0.1, 0.4, 0.6, 0.9])
     x_t = x * path.alpha(t)[:, None]
     np.testing.assert_allclose(velocity(model, x_t, t), velocity(mix, x_t, t, path), rtol=2e-4, atol=2e-4)
-    assert hasattr(model, "at_infinity") == (param in ("v", "velocity"))
-    if hasattr(model, "at_infinity") and np.isinf(float(path.sigma(path.t_max))):
+    has_limit = isinstance(model, gm.protocols.HasLimitAtInfinity)
+    assert has_limit == isinstance(param, (gm.denoisers.V, gm.denoisers.Velocity, gm.denoisers.X0))
+    if has_limit and np.isinf(float(path.sigma(path.t_max))):
         np.testing.assert_allclose(model.at_infinity(x), mix.at_infinity(x), rtol=1e-4, atol=1e-4)
 
 
@@ -205,18 +210,19 @@ def test_path_model_sampling_from_infinity():
     mix = gm.targets.DiagonalGaussian([1.0, -2.0], [0.5, 0.5])
     lin = gm.paths.Linear()
     sampler = gm.samplers.Euler(gm.schedules.uniform_t(lin, 32))
-    x = gm.sample(PathModel(exact_path_net(mix, lin, "velocity")), sampler, KEY, (4000, 2))
+    x = gm.sample(PathModel(exact_path_net(mix, lin, gm.denoisers.Velocity())), sampler, KEY, (4000, 2))
     np.testing.assert_allclose(jnp.mean(x, 0), mix.mean, atol=0.05)
     np.testing.assert_allclose(jnp.std(x, 0), [0.5, 0.5], atol=0.05)
     with pytest.raises(ValueError, match="at_infinity"):
-        gm.sample(PathModel(exact_path_net(mix, lin, "eps"), lin, "eps"), sampler, KEY, (4, 2))
+        eps = gm.denoisers.Eps()
+        gm.sample(PathModel(exact_path_net(mix, lin, eps), lin, eps), sampler, KEY, (4, 2))
 
 
 def test_path_model_bad_args():
-    with pytest.raises(ValueError, match="parameterization"):
+    with pytest.raises(TypeError, match="parameterization"):
         PathModel(lambda x, t: x, gm.paths.Linear(), "x0")
     with pytest.raises(ValueError, match="path"):
-        PathModel(lambda x, t: x, None, "eps")
+        PathModel(lambda x, t: x, None, gm.denoisers.Eps())
     with pytest.raises(TypeError, match="callable"):
         gm.models.EDMModel(3.0)
 

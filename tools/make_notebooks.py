@@ -155,7 +155,7 @@ def train(model, loss, seed):
     return res
 
 t0 = time.perf_counter()
-flow = train(gm.models.PathModel(gm.nets.MLP(2, 128, 3, rngs=nnx.Rngs(0)), gm.paths.Linear(), "velocity"),
+flow = train(gm.models.PathModel(gm.nets.MLP(2, 128, 3, rngs=nnx.Rngs(0)), gm.paths.Linear(), gm.denoisers.Velocity()),
              gm.losses.cfm_loss, seed=1)
 edm = train(gm.models.EDMModel(gm.nets.MLP(2, 128, 3, rngs=nnx.Rngs(0)), sigma_data=0.5),
             gm.losses.edm_loss, seed=2)

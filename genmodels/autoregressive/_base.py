@@ -10,20 +10,21 @@ j >= i. Every model keeps its data in the *data layout* (``(batch, n_dims)``, or
 width)`` for images) and reports conditional logits in that layout too: ``logits(x)[:, d]`` is the logit
 of x_d given the dimensions before d in the ordering.
 
-What the ancestral sampler (``gm.samplers.Ancestral``) needs from a model, on flat ``(batch, n)`` arrays:
+What the ancestral sampler (``gm.samplers.Ancestral``) needs from a model is the protocol
+``gm.protocols.AbstractAutoregressiveModel``, on flat ``(batch, n)`` arrays:
 
 * ``event_shape`` and ``ordering`` (an int array; may be traced, e.g. MADE's mask-dependent ordering);
-* ``sample_init(batch, dtype) -> state`` and ``sample_step(state, i, x) -> (logit, state)``: the logit,
-  shape ``(batch,)``, of dimension ``ordering[i]`` given ``x`` whose dimensions ``ordering[:i]`` hold their
-  values (the rest are ignored). An incremental model (``incremental = True``) folds the value of
-  ``x[:, ordering[i - 1]]`` into its state at step i (NADE: the running pre-activation; FVSBN: the running
-  logits; Transformer: the KV cache) and does O(one position) of work; the default re-runs the whole
-  network, ``logits(x)[:, ordering[i]]``, which costs n full passes per sample.
+* ``conditionals(x)``: the teacher-forced logits of every position in one pass;
+* optionally the capability ``gm.protocols.Incremental``: ``init_cache(batch, dtype)`` and
+  ``step(cache, i, x) -> (logit, cache)``, the logit, shape ``(batch,)``, of dimension ``ordering[i]``
+  given ``x`` whose dimensions ``ordering[:i]`` hold their values, folding ``x[:, ordering[i - 1]]`` into the
+  cache (NADE: the running pre-activation; FVSBN: the running logits; Transformer: the KV cache) with
+  O(one position) of work. Without it the sampler re-runs ``conditionals`` (n full passes per sample).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +33,7 @@ from flax import nnx
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from genmodels._checks import check_binary, is_concrete
+from genmodels.protocols import AbstractAutoregressiveModel
 
 
 def as_ordering(ordering: Any, n: int) -> Int[Array, " n"]:
@@ -56,15 +58,14 @@ def bernoulli_log_prob(x: Float[Array, "batch n"], logits: Float[Array, "batch n
     return jnp.sum(x * logits - jax.nn.softplus(logits), axis=-1)
 
 
-class AbstractAutoregressive(nnx.Module):
-    """Base class: validated ``log_prob`` / ``logits`` in the data layout and the sampling interface.
+class AbstractAutoregressive(nnx.Module, AbstractAutoregressiveModel):
+    """Base class: validated ``log_prob`` / ``logits`` in the data layout.
 
     Subclasses set ``event_shape`` (a tuple), ``ordering`` (attribute or property) and implement
-    ``_logits(x_flat)`` with ``x_flat`` of shape ``(batch, n_dims)``. ``incremental`` models also
-    override ``sample_init`` / ``sample_step``.
+    ``conditionals(x_flat)`` with ``x_flat`` of shape ``(batch, n_dims)``; incremental models also derive
+    from ``gm.protocols.Incremental`` and implement ``init_cache`` / ``step``.
     """
 
-    incremental: ClassVar[bool] = False
     event_shape: tuple[int, ...]
 
     @property
@@ -88,37 +89,29 @@ class AbstractAutoregressive(nnx.Module):
         return x.reshape(x.shape[0], -1).astype(dtype)
 
     # -- densities ----------------------------------------------------------------------------------
-    def _logits(self, x: Float[Array, "batch n"]) -> Float[Array, "batch n"]:
-        raise NotImplementedError
-
     def logits(self, x: Array) -> Array:
         """Conditional logits in the data layout: ``logits(x)[b, d] = logit p(x_d = 1 | x_<d in order)``."""
         xf = self._flat(x)
-        return self._logits(xf).reshape(x.shape)
+        return self.conditionals(xf).reshape(x.shape)
 
     def log_prob(self, x: Array) -> Float[Array, " batch"]:
         """Exact log-likelihood in nats of binary ``x`` of shape ``(batch, *event_shape)``."""
         xf = self._flat(x)
-        return bernoulli_log_prob(xf, self._logits(xf))
+        return bernoulli_log_prob(xf, self.conditionals(xf))
 
     def training_log_prob(self, x: Array, key: PRNGKeyArray | None) -> Float[Array, " batch"]:
         """The log-likelihood a training step maximises; MADE draws a random mask from ``key`` here."""
         return self.log_prob(x)
 
-    # -- sampling interface -------------------------------------------------------------------------
-    def sample_init(self, batch: int, dtype) -> Any:
-        """Incremental state before step 0 (none for models that re-run the network)."""
-        return None
 
-    def sample_step(self, state: Any, i: Int[Array, ""], x: Float[Array, "batch n"]) -> tuple[Array, Any]:
-        """Logit of dimension ``ordering[i]`` given ``x`` (flat, data layout). Default: a full pass."""
-        return self._logits(x)[:, self.ordering[i]], state
-
-
-def nll_loss(model: AbstractAutoregressive, batch: Array, key: PRNGKeyArray | None = None) -> Float[Array, ""]:
+def nll_loss(
+    model: AbstractAutoregressive, batch: Array, key: PRNGKeyArray | None = None
+) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
     """Mean negative log-likelihood in nats per example, ``-mean(model.training_log_prob(batch, key))``.
 
-    A loss for ``gm.train.fit`` (signature ``(model, batch, key)``); for MADE with several masks the key
-    draws this step's mask (order- and connectivity-agnostic training).
+    A loss for ``gm.train.fit`` (signature ``(model, batch, key)``, returning ``(loss, metrics)`` like every
+    genmodels loss; metrics ``{"nll": loss}``); for MADE with several masks the key draws this step's mask
+    (order- and connectivity-agnostic training).
     """
-    return -jnp.mean(model.training_log_prob(batch, key))
+    nll = -jnp.mean(model.training_log_prob(batch, key))
+    return nll, {"nll": nll}

@@ -14,6 +14,7 @@ from jaxtyping import Array, Float
 
 from genmodels._checks import check_n_dims
 from genmodels.autoregressive._base import AbstractAutoregressive, as_ordering
+from genmodels.protocols import Incremental
 
 
 def _unorder(values_ordered: Array, ordering: Array) -> Array:
@@ -21,7 +22,7 @@ def _unorder(values_ordered: Array, ordering: Array) -> Array:
     return jnp.zeros_like(values_ordered).at[:, ordering].set(values_ordered)
 
 
-class FVSBN(AbstractAutoregressive):
+class FVSBN(AbstractAutoregressive, Incremental):
     """Fully visible sigmoid belief net: one logistic regression per conditional.
 
     l_i = b_i + sum_{j < i} W_ij x_{o_j} (W strictly lower triangular in ordered coordinates), n(n+1)/2
@@ -34,8 +35,6 @@ class FVSBN(AbstractAutoregressive):
         rngs: ``nnx.Rngs`` (weights start small and random, biases at 0).
     """
 
-    incremental = True
-
     def __init__(self, n_dims: int, *, ordering=None, init_scale: float = 0.01, rngs: nnx.Rngs):
         n = check_n_dims("n_dims", n_dims)
         self.event_shape = (n,)
@@ -46,15 +45,15 @@ class FVSBN(AbstractAutoregressive):
     def _masked_weight(self) -> Float[Array, "n n"]:
         return jnp.tril(self.weight[...], k=-1)
 
-    def _logits(self, x):
+    def conditionals(self, x):
         xo = x[:, self.ordering]
         lo = xo @ self._masked_weight().T.astype(x.dtype) + self.bias[...].astype(x.dtype)
         return _unorder(lo, self.ordering)
 
-    def sample_init(self, batch, dtype):
+    def init_cache(self, batch, dtype):
         return jnp.broadcast_to(self.bias[...].astype(dtype), (batch, self.n_dims))
 
-    def sample_step(self, state, i, x):
+    def step(self, state, i, x):
         j = jnp.maximum(i - 1, 0)
         n = self.n_dims
         column = jnp.where(jnp.arange(n) > j, self.weight[...][:, j], 0).astype(x.dtype)  # column j of tril(W, -1)
@@ -63,7 +62,7 @@ class FVSBN(AbstractAutoregressive):
         return state[:, i], state
 
 
-class NADE(AbstractAutoregressive):
+class NADE(AbstractAutoregressive, Incremental):
     """Neural autoregressive density estimator (Larochelle and Murray, 2011).
 
     With a_0 = c and a_{i+1} = a_i + W_{:, i} x_{o_i} (weights shared across conditionals),
@@ -82,8 +81,6 @@ class NADE(AbstractAutoregressive):
         rngs: ``nnx.Rngs``.
     """
 
-    incremental = True
-
     def __init__(self, n_dims: int, hidden: int = 500, *, ordering=None, activation=jax.nn.sigmoid, rngs: nnx.Rngs):
         n = check_n_dims("n_dims", n_dims)
         h = check_n_dims("hidden", hidden)
@@ -96,7 +93,7 @@ class NADE(AbstractAutoregressive):
         self.V = nnx.Param(jax.random.normal(k2, (n, h)) / jnp.sqrt(h))  # output weights, row i = l_i
         self.b = nnx.Param(jnp.zeros((n,)))
 
-    def _logits(self, x):
+    def conditionals(self, x):
         dt = x.dtype
         W, V, b = (p[...].astype(dt) for p in (self.W, self.V, self.b))
         xo = x[:, self.ordering]
@@ -109,10 +106,10 @@ class NADE(AbstractAutoregressive):
         _, lo = jax.lax.scan(step, a0, (xo.T, W, V, b))
         return _unorder(lo.T, self.ordering)
 
-    def sample_init(self, batch, dtype):
+    def init_cache(self, batch, dtype):
         return jnp.broadcast_to(self.c[...].astype(dtype), (batch, self.c.shape[0]))
 
-    def sample_step(self, state, i, x):
+    def step(self, state, i, x):
         dt = x.dtype
         j = jnp.maximum(i - 1, 0)
         prev = x[:, self.ordering[j]] * (i > 0)

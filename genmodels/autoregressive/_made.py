@@ -129,7 +129,7 @@ class MADE(AbstractAutoregressive):
             h = h + x @ (self.direct_kernel[...].astype(dt) * direct.astype(dt))
         return h
 
-    def _logits(self, x):
+    def conditionals(self, x):
         return self._logits_mask(x, self.mask)
 
     def log_prob(self, x: Array, mask: Int[Array, ""] | int | None = None) -> Float[Array, " batch"]:

@@ -143,7 +143,7 @@ class PixelCNN(AbstractAutoregressive):
             h = ho(_gate(h_pre)) if layer == 0 else h + ho(_gate(h_pre))
         return h
 
-    def _logits(self, x):
+    def conditionals(self, x):
         hgt, wid = self.event_shape
         img = (2.0 * x - 1.0).reshape(x.shape[0], hgt, wid, 1)
         f = self._features(img)

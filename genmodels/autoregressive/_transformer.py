@@ -24,6 +24,7 @@ from jaxtyping import Array, Float
 
 from genmodels._checks import check_n_dims
 from genmodels.autoregressive._base import AbstractAutoregressive, as_ordering
+from genmodels.protocols import Incremental
 from genmodels.autoregressive._fvsbn import _unorder
 
 
@@ -80,7 +81,7 @@ class _Block(nnx.Module):
         return e + self._mlp(e), cache_k, cache_v
 
 
-class Transformer(AbstractAutoregressive):
+class Transformer(AbstractAutoregressive, Incremental):
     """Decoder-only Transformer over ``n_dims`` bits in the given ordering.
 
     Args:
@@ -92,8 +93,6 @@ class Transformer(AbstractAutoregressive):
         ordering: optional permutation of ``range(n_dims)``.
         rngs: ``nnx.Rngs``.
     """
-
-    incremental = True
 
     def __init__(
         self,
@@ -128,7 +127,7 @@ class Transformer(AbstractAutoregressive):
         e = jnp.where((positions == 0)[None, :, None], table[0], e)
         return e + self.pos(positions).astype(dtype)
 
-    def _logits(self, x):
+    def conditionals(self, x):
         b, n = x.shape
         xo = x[:, self.ordering]
         prev = jnp.concatenate([jnp.zeros((b, 1), x.dtype), xo[:, :-1]], axis=1)
@@ -138,12 +137,12 @@ class Transformer(AbstractAutoregressive):
         lo = self.head(self.ln(e))[..., 0].astype(x.dtype)
         return _unorder(lo, self.ordering)
 
-    def sample_init(self, batch, dtype):
+    def init_cache(self, batch, dtype):
         d = self.tok.embedding.shape[1]
         shape = (len(self.blocks), batch, self.n_dims, self.heads, d // self.heads)
         return jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)
 
-    def sample_step(self, state, i, x):
+    def step(self, state, i, x):
         ck, cv = state
         prev = x[:, self.ordering[jnp.maximum(i - 1, 0)]][:, None]
         e = self._embed(prev, i[None], x.dtype)

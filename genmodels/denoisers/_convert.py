@@ -1,89 +1,155 @@
 """Adapters from path-native parameterisations to EDM denoisers, and back.
 
 The samplers ask a model for the denoiser D(x_hat, sigma) = E[x0 | x_hat] with x_hat = x0 + sigma eps
-(the EDM / k-diffusion convention). Models trained in a path's own coordinates x_t = a(t) x0 + b(t) eps
-(a = s, b = s sigma) predict one of
+(the EDM / k-diffusion convention). A function ``fn(x_t, t)`` trained in a path's own coordinates
+x_t = a(t) x0 + b(t) eps (a = s, b = s sigma) predicts what its parameterization value says
+(``gm.denoisers.Eps()``, ``V()``, ``Score()``, ``Velocity()``, ``X0()``; see ``_parameterization.py``).
+:class:`PathDenoiser` turns it into a denoiser: t = path.inverse_sigma(sigma), x_t = s(t) x_hat,
+D = parameterization.to_x0(path, t, x_t, fn(x_t, t)). ``from_score``, ``from_eps``, ``from_v`` and
+``from_velocity`` are its four common spellings.
 
-* score:    grad log p_t(x_t)                         -> x0 = (x_t + b^2 score) / a
-* eps:      E[eps | x_t]                              -> x0 = (x_t - b eps) / a
-* v:        a eps - b x0 (Salimans & Ho 2022)          -> x0 = (a x_t - b v) / (a^2 + b^2)
-* velocity: u = dx_t/dt = a' x0 + b' eps (flow match.) -> x0 = (b' x_t - b u) / (a b' - a' b)
+Parameterizations that stay finite where a(t) = 0 (``X0``, ``V``, ``Velocity``) give a denoiser with the
+limit at sigma = inf (``gm.protocols.HasLimitAtInfinity``): there x_t = b(t_max) eps is finite, so a
+flow-matching model can start from pure noise at t = 1 exactly.
 
-Each adapter is an ``eqx.Module`` calling ``fn(x_t, t)`` with t = path.inverse_sigma(sigma) and
-x_t = s(t) x_hat. ``v`` and ``velocity`` models also define the limit at sigma = inf
-(``at_infinity(eps)``): there x_t = b(t_max) eps is finite, so a flow-matching model can start from pure
-noise at t = 1 exactly.
+:class:`CallableDenoiser` is the one adapter for plain callables ``D(x, sigma)``; :func:`as_denoiser`
+applies it at the boundary of the samplers, the likelihood and the losses.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import inspect
+from typing import Any, Callable
 
 import equinox as eqx
 import jax.numpy as jnp
-from genmodels._arrays import rows
 from jaxtyping import Array, Float
 
+from genmodels._arrays import rows
+from genmodels.denoisers._parameterization import AbstractParameterization, DefinesLimit, Eps, Score, V, Velocity
+from genmodels.errors import ArgumentTypeError, ProtocolError
 from genmodels.paths import EDM, AbstractPath, Linear
+from genmodels.protocols import AbstractDenoiserModel, HasLimitAtInfinity
 
 
-class _PathAdapter(eqx.Module):
+def _no_labels(labels, owner: str) -> None:
+    if labels is not None:
+        raise ArgumentTypeError(f"labels were given, but {owner} is an unconditional denoiser fn(x_t, t).")
+
+
+class PathDenoiser(eqx.Module, AbstractDenoiserModel):
+    """The EDM denoiser of ``fn(x_t, t)``, a predictor in ``parameterization`` on ``path``.
+
+    ``denoise(x, sigma)`` (also ``__call__``): t = path.inverse_sigma(sigma), x_t = s(t) x,
+    D = parameterization.to_x0(path, t, x_t, fn(x_t, t)); sigma a scalar or one value per row. When the
+    parameterization :class:`DefinesLimit`, the instance is a ``HasLimitAtInfinity`` (its class is chosen
+    at construction).
+    """
+
     fn: Callable
-    path: AbstractPath = EDM()
+    path: AbstractPath
+    parameterization: AbstractParameterization
 
-    def _x0(self, x_t, t):
-        raise NotImplementedError
+    def __new__(cls, fn=None, path=None, parameterization=None, *args, **kwargs):
+        if cls is PathDenoiser and isinstance(parameterization, DefinesLimit):
+            cls = _PathDenoiserWithLimit
+        return super().__new__(cls)
+
+    def __init__(self, fn: Callable, path: AbstractPath, parameterization: AbstractParameterization):
+        if not callable(fn):
+            raise ArgumentTypeError(f"fn must be callable as fn(x_t, t), got {type(fn).__name__}.")
+        if not isinstance(path, AbstractPath):
+            raise ArgumentTypeError(f"path must be a gm.paths path, got {type(path).__name__}.")
+        if not isinstance(parameterization, AbstractParameterization):
+            raise ArgumentTypeError(
+                "parameterization must be a gm.denoisers parameterization value (Eps(), V(), Score(), "
+                f"Velocity(), X0()), got {parameterization!r}."
+            )
+        self.fn, self.path, self.parameterization = fn, path, parameterization
+
+    def denoise(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+        _no_labels(labels, type(self).__name__)
+        t = jnp.asarray(self.path.inverse_sigma(sigma), dtype=x.dtype)
+        x_t = x * rows(self.path.scale(t), x)
+        return self.parameterization.to_x0(self.path, t, x_t, self.fn(x_t, t))
 
     def __call__(self, x: Float[Array, "batch *dims"], sigma) -> Float[Array, "batch *dims"]:
-        t = self.path.inverse_sigma(sigma)
-        x_t = x * rows(self.path.scale(t), x)
-        return self._x0(x_t, jnp.asarray(t, dtype=x.dtype))
+        return self.denoise(x, sigma)
 
 
-class from_score(_PathAdapter):
+class _PathDenoiserWithLimit(PathDenoiser, HasLimitAtInfinity):
+    def at_infinity(self, eps: Float[Array, "batch *dims"], labels=None) -> Float[Array, "batch *dims"]:
+        """lim_{sigma -> inf} D(sigma eps, sigma): the predictor evaluated at t_max on x_t = b(t_max) eps."""
+        _no_labels(labels, type(self).__name__)
+        t = jnp.asarray(self.path.t_max, dtype=eps.dtype)
+        x_t = eps * self.path.noise_std(t)
+        return self.parameterization.to_x0(self.path, t, x_t, self.fn(x_t, t))
+
+
+def from_score(score_fn: Callable, path: AbstractPath = EDM()) -> PathDenoiser:
     """Denoiser from a score model ``score_fn(x_t, t) = grad_{x_t} log p_t(x_t)`` on ``path``.
 
     With the default ``path=EDM()`` (s = 1, t = sigma) this is the usual D = x + sigma^2 score(x, sigma).
     """
-
-    def _x0(self, x_t, t):
-        a, b = rows(self.path.alpha(t), x_t), rows(self.path.noise_std(t), x_t)
-        return (x_t + b**2 * self.fn(x_t, t)) / a
+    return PathDenoiser(score_fn, path, Score())
 
 
-class from_eps(_PathAdapter):
+def from_eps(eps_fn: Callable, path: AbstractPath = EDM()) -> PathDenoiser:
     """Denoiser from an eps-prediction model ``eps_fn(x_t, t) = E[eps | x_t]`` on ``path``."""
-
-    def _x0(self, x_t, t):
-        a, b = rows(self.path.alpha(t), x_t), rows(self.path.noise_std(t), x_t)
-        return (x_t - b * self.fn(x_t, t)) / a
+    return PathDenoiser(eps_fn, path, Eps())
 
 
-class _HasInfinity(_PathAdapter):
-    def at_infinity(self, eps: Float[Array, "batch *dims"]) -> Float[Array, "batch *dims"]:
-        """lim_{sigma -> inf} D(sigma eps, sigma): the model evaluated at t_max on x_t = b(t_max) eps."""
-        t = jnp.asarray(self.path.t_max, dtype=eps.dtype)
-        return self._x0(eps * self.path.noise_std(t), t)
+def from_v(v_fn: Callable, path: AbstractPath = EDM()) -> PathDenoiser:
+    """Denoiser from a v-prediction model ``v_fn(x_t, t) = a eps - b x0`` on ``path`` (has the limit at inf)."""
+    return PathDenoiser(v_fn, path, V())
 
 
-class from_v(_HasInfinity):
-    """Denoiser from a v-prediction model ``v_fn(x_t, t) = a eps - b x0`` on ``path``."""
-
-    def _x0(self, x_t, t):
-        a, b = rows(self.path.alpha(t), x_t), rows(self.path.noise_std(t), x_t)
-        return (a * x_t - b * self.fn(x_t, t)) / (a**2 + b**2)
+def from_velocity(u_fn: Callable, path: AbstractPath = Linear()) -> PathDenoiser:
+    """Denoiser from a flow-matching velocity ``u_fn(x_t, t) = dx_t/dt`` on ``path`` (default the Linear
+    path, where x0 = x_t - t u); has the limit at sigma = inf."""
+    return PathDenoiser(u_fn, path, Velocity())
 
 
-class from_velocity(_HasInfinity):
-    """Denoiser from a flow-matching velocity ``u_fn(x_t, t) = dx_t/dt`` on ``path`` (default the
-    Linear path, where x0 = x_t - t u)."""
+class CallableDenoiser(eqx.Module, AbstractDenoiserModel):
+    """A plain callable ``D(x, sigma)`` (or ``D(x, sigma, labels)``) seen as a denoiser model."""
 
-    path: AbstractPath = Linear()
+    fn: Callable
 
-    def _x0(self, x_t, t):
-        a, b = rows(self.path.alpha(t), x_t), rows(self.path.noise_std(t), x_t)
-        da, db = rows(self.path.scale_deriv(t), x_t), rows(self.path.noise_std_deriv(t), x_t)
-        return (db * x_t - b * self.fn(x_t, t)) / (a * db - da * b)
+    def denoise(self, x, sigma, labels=None):
+        return self.fn(x, sigma) if labels is None else self.fn(x, sigma, labels)
+
+    def __call__(self, x, sigma):
+        return self.fn(x, sigma)
+
+
+def _takes_two_arguments(fn: Callable) -> bool:
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError:
+        return False
+    except ValueError:  # builtins without a signature: give them the benefit of the doubt
+        return True
+    return True
+
+
+def as_denoiser(model: Any, name: str = "model") -> AbstractDenoiserModel:
+    """``model`` as a denoiser model: a ``gm.protocols.AbstractDenoiserModel`` is returned as is, a plain
+    callable ``D(x, sigma)`` is wrapped once in :class:`CallableDenoiser`; anything else is a ProtocolError.
+    """
+    if isinstance(model, AbstractDenoiserModel):
+        return model
+    if model is None or not callable(model):
+        raise ProtocolError(
+            f"{name} must be a denoiser: a gm.protocols.AbstractDenoiserModel (gm.models.EDMModel, "
+            f"PathModel, a gm.targets mixture, ...) or a callable D(x, sigma) -> E[x0 | x]; got "
+            f"{type(model).__name__}. Autoregressive models are sampled with gm.samplers.Ancestral()."
+        )
+    if not _takes_two_arguments(model):
+        raise ProtocolError(
+            f"{name} is a callable that cannot be called as D(x, sigma) (two positional arguments: the noisy "
+            "batch and its noise level). Wrap a one-argument network, e.g. lambda x, sigma: net(x)."
+        )
+    return CallableDenoiser(model)
 
 
 # ---- the other direction: a denoiser's output in each parameterisation -------------------------------

@@ -9,10 +9,13 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
 from genmodels._checks import check_finite
+from genmodels.errors import ArgumentError
 from genmodels.models._common import check_batch_labels, denoise
+from genmodels.models._conditioning import check_label_vector
+from genmodels.protocols import AbstractDenoiserModel, HasLimitAtInfinity, forwarding_class
 
 
-class ClassifierFree(eqx.Module):
+class ClassifierFree(eqx.Module, AbstractDenoiserModel):
     """D_w(x, sigma) = D(x, sigma) + w (D(x, sigma | y) - D(x, sigma)) for a class-conditional model.
 
     The unconditional D is the model called with ``labels=None`` (the networks of ``gm.nets`` then use
@@ -28,19 +31,24 @@ class ClassifierFree(eqx.Module):
             over a network with ``num_classes``).
         labels: integer array of shape (batch,), one class per sample.
         scale: guidance weight w (scalar).
+
+    The guided model is a ``gm.protocols.HasLimitAtInfinity`` exactly when ``model`` is.
     """
 
     model: Any
     labels: Int[Array, " batch"]
     scale: Float[Array, ""]
 
+    def __new__(cls, model=None, *args, **kwargs):
+        if cls is ClassifierFree:
+            cls = forwarding_class(ClassifierFree, model, (_ClassifierFreeWithLimit,))
+        return super().__new__(cls)
+
     def __init__(self, model: Any, labels, scale=1.0):
-        labels = jnp.asarray(labels)
-        if not jnp.issubdtype(labels.dtype, jnp.integer) or labels.ndim != 1:
-            raise ValueError(f"labels must be a 1-D integer array (one per sample), got {labels.dtype}{tuple(labels.shape)}.")
+        labels = check_label_vector(labels)
         scale = jnp.asarray(scale, dtype=jnp.result_type(float))
         if scale.ndim != 0:
-            raise ValueError(f"scale must be a scalar, got shape {tuple(scale.shape)}.")
+            raise ArgumentError(f"scale must be a scalar, got shape {tuple(scale.shape)}.")
         self.model = model
         self.labels = labels
         self.scale = check_finite("scale", scale)
@@ -48,18 +56,17 @@ class ClassifierFree(eqx.Module):
     def _mix(self, uncond, cond):
         return uncond + self.scale.astype(uncond.dtype) * (cond - uncond)
 
-    def denoise(self, x: Float[Array, "batch *dims"], sigma) -> Float[Array, "batch *dims"]:
+    def denoise(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+        if labels is not None:
+            raise ArgumentError("labels are fixed by ClassifierFree(model, labels, scale); pass none to its denoise.")
         labels = check_batch_labels(self.labels, x)
         return self._mix(denoise(self.model, x, sigma), denoise(self.model, x, sigma, labels))
 
-    __call__ = denoise
+    def __call__(self, x: Float[Array, "batch *dims"], sigma) -> Float[Array, "batch *dims"]:
+        return self.denoise(x, sigma)
 
-    @property
-    def at_infinity(self):
-        if not hasattr(self.model, "at_infinity"):
-            raise AttributeError(f"{type(self.model).__name__} has no at_infinity.")
-        return self._at_infinity
 
-    def _at_infinity(self, eps):
+class _ClassifierFreeWithLimit(ClassifierFree, HasLimitAtInfinity):
+    def at_infinity(self, eps, labels=None):
         labels = check_batch_labels(self.labels, eps)
         return self._mix(self.model.at_infinity(eps), self.model.at_infinity(eps, labels))

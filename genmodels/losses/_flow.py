@@ -25,7 +25,8 @@ from genmodels._checks import check_known, check_positive
 from genmodels.losses._common import check_data, finish, row_error, rows_of, split_batch
 from genmodels.losses._ot import OTCoupling
 from genmodels.models._common import call_net, check_batch_labels
-from genmodels.models._path import PARAMETERIZATIONS, PathModel, velocity
+from genmodels.denoisers import AbstractParameterization, Velocity
+from genmodels.models._path import PathModel, velocity
 from genmodels.paths import AbstractPath, Linear
 from genmodels.samplers._base import AbstractDenoiserSampler
 from genmodels.samplers._driver import sample, solve
@@ -34,7 +35,7 @@ from genmodels.samplers._driver import sample, solve
 def _resolve(model, path, parameterization):
     """(predict(x_t, t, labels), path, parameterization) for a PathModel or a raw fn(x_t, t)."""
     if isinstance(model, PathModel):
-        if parameterization is not None and parameterization != model.parameterization:
+        if parameterization is not None and type(parameterization) is not type(model.parameterization):
             raise ValueError(
                 f"the model predicts {model.parameterization!r} but the loss asked for {parameterization!r}."
             )
@@ -43,8 +44,9 @@ def _resolve(model, path, parameterization):
         return model.predict, model.path, model.parameterization
     if not callable(model):
         raise TypeError(f"model must be a gm.models.PathModel or a callable fn(x_t, t), got {type(model).__name__}.")
-    parameterization = "velocity" if parameterization is None else parameterization
-    check_known("parameterization", parameterization, PARAMETERIZATIONS)
+    parameterization = Velocity() if parameterization is None else parameterization
+    if not isinstance(parameterization, AbstractParameterization):
+        raise TypeError(f"parameterization must be a gm.denoisers parameterization value (Eps(), V(), ...), got {parameterization!r}.")
     path = Linear() if path is None else path
     if not isinstance(path, AbstractPath):
         raise TypeError(f"path must be a gm.paths path, got {type(path).__name__}.")
@@ -52,15 +54,7 @@ def _resolve(model, path, parameterization):
 
 
 def _target(path, parameterization, t, x0, x1):
-    r = lambda v: rows_of(v, x0)  # noqa: E731
-    a, b = r(path.alpha(t)), r(path.noise_std(t))
-    if parameterization == "velocity":
-        return r(path.scale_deriv(t)) * x0 + r(path.noise_std_deriv(t)) * x1
-    if parameterization == "eps":
-        return x1
-    if parameterization == "v":
-        return a * x1 - b * x0
-    return -x1 / b
+    return parameterization.target(path, t, x0, x1)
 
 
 def _regress(predict, path, parameterization, x0, x1, labels, key, *, t_min, t_max, sigma_min, weighting, reduction):
@@ -108,7 +102,7 @@ def path_loss(
             the Linear path) and the score target diverges as b -> 0.
     """
     predict, path, parameterization = _resolve(model, path, parameterization)
-    if sigma_min and parameterization != "velocity":
+    if sigma_min and not isinstance(parameterization, Velocity):
         raise ValueError("sigma_min > 0 only applies to a velocity target (I-CFM).")
     check_positive("sigma_min", sigma_min, allow_zero=True)
     x0, labels = split_batch(batch)
@@ -138,7 +132,7 @@ def cfm_loss(
     (``coupling=OTCoupling()``, or :func:`ot_cfm_loss`). The model is a velocity ``PathModel`` on the
     Linear path or a callable ``u(x_t, t)``."""
     return path_loss(
-        model, batch, key, path=Linear(), parameterization="velocity", coupling=coupling,
+        model, batch, key, path=Linear(), parameterization=Velocity(), coupling=coupling,
         sigma_min=sigma_min, reduction=reduction, with_metrics=with_metrics,
     )
 
@@ -200,7 +194,7 @@ def reflow_loss(
     if x0.shape != x1.shape:
         raise ValueError(f"reflow x0 and x1 must have one shape, got {x0.shape} and {x1.shape}.")
     labels = check_batch_labels(labels, x0)
-    predict, path, parameterization = _resolve(model, Linear(), "velocity")
+    predict, path, parameterization = _resolve(model, Linear(), Velocity())
     loss, err = _regress(
         predict, path, parameterization, x0, x1, labels, key,
         t_min=None, t_max=None, sigma_min=0.0, weighting=None, reduction=reduction,

@@ -1,8 +1,9 @@
 """How the losses and wrappers talk to a model: denoiser, score and (optional) labels.
 
-A *model* here is anything with ``denoise(x, sigma, labels=None)`` (every ``gm.models`` class, the
-analytic ``gm.targets``), or a plain callable ``D(x, sigma)`` / ``D(x, sigma, labels)``. All work in the
-EDM coordinates x = x0 + sigma eps, sigma a scalar or one value per batch row.
+A *model* here is a ``gm.protocols.AbstractDenoiserModel`` (every ``gm.models`` class, the analytic
+``gm.targets``, the ``gm.denoisers`` adapters), or a plain callable ``D(x, sigma)`` / ``D(x, sigma, labels)``
+(wrapped once by ``gm.denoisers.as_denoiser``). All work in the EDM coordinates x = x0 + sigma eps,
+sigma a scalar or one value per batch row.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from genmodels.denoisers import score_from_denoised
+from genmodels.denoisers import as_denoiser, score_from_denoised
+from genmodels.protocols import AbstractDenoiserModel, HasScore
 
 
 def sigma_rows(sigma, x: Array) -> Float[Array, " batch"]:
@@ -43,18 +45,18 @@ def check_batch_labels(labels, x: Array, name: str = "labels") -> Array | None:
 
 
 def denoise(model: Any, x: Array, sigma, labels=None) -> Array:
-    """D(x, sigma[, labels]) of a model or a plain denoiser callable."""
-    fn = model.denoise if hasattr(model, "denoise") else model
-    return call_net(fn, x, sigma, labels)
+    """D(x, sigma[, labels]) of a denoiser model or a plain denoiser callable."""
+    return as_denoiser(model).denoise(x, sigma, labels)
 
 
 def score(model: Any, x: Array, sigma, labels=None) -> Array:
-    """grad_x log p_sigma(x): ``model.score`` when defined, else Tweedie from the denoiser, and a plain
-    callable is taken to be a score function ``s(x, sigma)``."""
-    if hasattr(model, "score"):
-        return call_net(model.score, x, sigma, labels)
-    if hasattr(model, "denoise"):
-        return score_from_denoised(x, sigma_rows(sigma, x), denoise(model, x, sigma, labels))
+    """grad_x log p_sigma(x): natively for a ``gm.protocols.HasScore`` model, by Tweedie,
+    (D - x) / sigma^2, for any other denoiser model; a plain callable is taken to be a score function
+    ``s(x, sigma)`` here (the score-matching losses' convention)."""
+    if isinstance(model, HasScore):
+        return model.score(x, sigma, labels)
+    if isinstance(model, AbstractDenoiserModel):
+        return score_from_denoised(x, sigma_rows(sigma, x), model.denoise(x, sigma, labels))
     return call_net(model, x, sigma, labels)
 
 

@@ -9,18 +9,21 @@ from flax import nnx
 from jaxtyping import Array, Float, Int
 
 from genmodels._arrays import rows
-from genmodels.denoisers import AbstractPreconditioning, EDMPrecond, score_from_denoised
+from genmodels.denoisers import AbstractPreconditioning, EDMPrecond
+from genmodels.errors import ArgumentTypeError
 from genmodels.models._common import call_net, safe_sigma, sigma_rows
+from genmodels.protocols import AbstractDenoiserModel, HasScore
 
 
-class EDMModel(nnx.Module):
+class EDMModel(nnx.Module, AbstractDenoiserModel):
     """D(x, sigma) = c_skip x + c_out F(c_in x, c_noise[, labels]) (Karras et al. 2022, Eq. 7).
 
     Args:
         net: the raw network F(x, noise_cond, labels=None) (e.g. ``gm.nets.MLP``, ``gm.nets.UNet``) or any
             callable F(x, noise_cond).
         sigma_data: standard deviation of the data (default 0.5); used by the default EDM
-            preconditioning and as the default of ``gm.losses.edm_loss``.
+            preconditioning and as the default of ``gm.losses.edm_loss``. With an ``EDMPrecond`` given,
+            its ``sigma_data`` is the model's. An array leaf: new values do not recompile.
         precond: a ``gm.denoisers`` preconditioning (EDMPrecond(sigma_data) when None; VPPrecond,
             VEPrecond, IDDPMPrecond give the other columns of EDM's Table 1).
 
@@ -31,14 +34,16 @@ class EDMModel(nnx.Module):
 
     def __init__(self, net: Callable, sigma_data: float = 0.5, precond: AbstractPreconditioning | None = None):
         if not callable(net):
-            raise TypeError(f"net must be callable as net(x, noise_cond, labels=None), got {type(net).__name__}.")
+            raise ArgumentTypeError(f"net must be callable as net(x, noise_cond, labels=None), got {type(net).__name__}.")
         if precond is None:
             precond = EDMPrecond(sigma_data)
         elif not isinstance(precond, AbstractPreconditioning):
-            raise TypeError(f"precond must be a gm.denoisers preconditioning, got {type(precond).__name__}.")
+            raise ArgumentTypeError(f"precond must be a gm.denoisers preconditioning, got {type(precond).__name__}.")
+        if isinstance(precond, EDMPrecond):
+            sigma_data = precond.sigma_data
         self.net = net
         self.precond = nnx.data(precond)
-        self.sigma_data = float(getattr(precond, "sigma_data", sigma_data))
+        self.sigma_data = nnx.data(jnp.asarray(sigma_data, dtype=jnp.result_type(float)))
 
     def denoise(
         self, x: Float[Array, "batch *dims"], sigma, labels: Int[Array, " batch"] | None = None
@@ -48,14 +53,11 @@ class EDMModel(nnx.Module):
         out = rows(c_skip, x) * x + rows(c_out, x) * call_net(self.net, rows(c_in, x) * x, c_noise, labels)
         return jnp.where((sigma > 0).reshape(sigma.shape + (1,) * (x.ndim - 1)), out, x)
 
-    __call__ = denoise
-
-    def score(self, x, sigma, labels=None):
-        """(D - x) / sigma^2."""
-        return score_from_denoised(x, sigma_rows(sigma, x), self.denoise(x, sigma, labels))
+    def __call__(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+        return self.denoise(x, sigma, labels)
 
 
-class ScoreModel(nnx.Module):
+class ScoreModel(nnx.Module, AbstractDenoiserModel, HasScore):
     """A score network in the EDM coordinates: s(x, sigma) = F(x, ln(sigma)/4[, labels]) / sigma.
 
     With ``divide_by_sigma=True`` (default) this is the NCSNv2 parameterisation (Song & Ermon 2020):
@@ -65,7 +67,7 @@ class ScoreModel(nnx.Module):
 
     def __init__(self, net: Callable, *, divide_by_sigma: bool = True):
         if not callable(net):
-            raise TypeError(f"net must be callable as net(x, noise_cond, labels=None), got {type(net).__name__}.")
+            raise ArgumentTypeError(f"net must be callable as net(x, noise_cond, labels=None), got {type(net).__name__}.")
         self.net = net
         self.divide_by_sigma = bool(divide_by_sigma)
 
@@ -83,4 +85,5 @@ class ScoreModel(nnx.Module):
         s = rows(sigma, x)
         return x + (s * f if self.divide_by_sigma else s**2 * f)
 
-    __call__ = denoise
+    def __call__(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+        return self.denoise(x, sigma, labels)

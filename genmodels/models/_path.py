@@ -10,71 +10,73 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
-from genmodels._checks import check_known
-from genmodels.denoisers import from_eps, from_score, from_v, from_velocity, score_from_denoised
+from genmodels.denoisers import AbstractParameterization, DefinesLimit, PathDenoiser, Velocity
+from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.models._common import call_net, denoise, sigma_rows
 from genmodels.paths import AbstractPath, Linear
-
-PARAMETERIZATIONS = ("eps", "v", "score", "velocity")
-_ADAPTERS = {"eps": from_eps, "v": from_v, "score": from_score, "velocity": from_velocity}
+from genmodels.protocols import AbstractPathModel, HasLimitAtInfinity
 
 
-class PathModel(nnx.Module):
-    """A network that predicts ``parameterization`` at (x_t, t) on ``path``, x_t = a(t) x0 + b(t) eps:
+class PathModel(nnx.Module, AbstractPathModel):
+    """A network that predicts ``parameterization`` at (x_t, t) on ``path``, x_t = a(t) x0 + b(t) eps.
 
-    * ``"eps"``: E[eps | x_t];  ``"score"``: grad log p_t(x_t);  ``"v"``: a eps - b x0;
-    * ``"velocity"``: the flow-matching velocity dx_t/dt = a' x0 + b' eps (on the Linear path
-      eps - x0: t = 0 is the data, t = 1 the noise).
+    ``parameterization`` is a ``gm.denoisers`` value: ``Eps()`` (E[eps | x_t]), ``Score()``
+    (grad log p_t(x_t)), ``V()`` (a eps - b x0), ``X0()`` (x0) or ``Velocity()`` (the flow-matching
+    velocity dx_t/dt = a' x0 + b' eps; on the Linear path eps - x0: t = 0 is the data, t = 1 the noise;
+    the default, with the Linear path).
 
     ``predict(x_t, t, labels=None)`` is the network itself, ``net(x_t, t[, labels])``;
-    ``denoise(x, sigma, labels=None)`` converts it to the EDM denoiser through ``gm.denoisers``
-    (t = path.inverse_sigma(sigma), x_t = s(t) x), so ``gm.sample`` takes the model directly. ``"v"`` and
-    ``"velocity"`` models also have ``at_infinity(eps)``, so flow-matching models start at sigma = inf
-    (t = t_max, e.g. the Linear and Cosine paths at t = 1); for the other two ``at_infinity`` does not
-    exist (``hasattr`` is False) and sampling must start at a finite sigma.
+    ``denoise(x, sigma, labels=None)`` converts it to the EDM denoiser (t = path.inverse_sigma(sigma),
+    x_t = s(t) x), so ``gm.sample`` takes the model directly. With a parameterization that defines the
+    limit at sigma = inf (``V``, ``Velocity``, ``X0``) the model is a ``gm.protocols.HasLimitAtInfinity``
+    (its class is chosen at construction) and sampling can start at sigma = inf (t = t_max, e.g. the Linear
+    and Cosine paths at t = 1); otherwise sampling must start at a finite sigma.
     """
 
-    def __init__(self, net: Callable, path: AbstractPath | None = None, parameterization: str = "velocity"):
+    def __new__(cls, net=None, path=None, parameterization=None, *args, **kwargs):
+        if cls is PathModel and (parameterization is None or isinstance(parameterization, DefinesLimit)):
+            cls = _PathModelWithLimit
+        return super().__new__(cls)
+
+    def __init__(
+        self, net: Callable, path: AbstractPath | None = None, parameterization: AbstractParameterization | None = None
+    ):
         if not callable(net):
-            raise TypeError(f"net must be callable as net(x_t, t, labels=None), got {type(net).__name__}.")
-        check_known("parameterization", parameterization, PARAMETERIZATIONS)
+            raise ArgumentTypeError(f"net must be callable as net(x_t, t, labels=None), got {type(net).__name__}.")
+        if parameterization is None:
+            parameterization = Velocity()
+        if not isinstance(parameterization, AbstractParameterization):
+            raise ArgumentTypeError(
+                "parameterization must be a gm.denoisers parameterization value (Eps(), V(), Score(), "
+                f"Velocity(), X0()), got {parameterization!r}."
+            )
         if path is None:
-            if parameterization != "velocity":
-                raise ValueError(f"a {parameterization!r} model needs its path (e.g. gm.paths.VP()).")
+            if not isinstance(parameterization, Velocity):
+                raise ArgumentError(f"a {type(parameterization).__name__}() model needs its path (e.g. gm.paths.VP()).")
             path = Linear()
         if not isinstance(path, AbstractPath):
-            raise TypeError(f"path must be a gm.paths path, got {type(path).__name__}.")
+            raise ArgumentTypeError(f"path must be a gm.paths path, got {type(path).__name__}.")
         self.net = net
         self.path = nnx.data(path)
-        self.parameterization = parameterization
+        self.parameterization = nnx.data(parameterization)
 
     def predict(self, x_t: Float[Array, "batch *dims"], t, labels=None) -> Float[Array, "batch *dims"]:
         """The network's own prediction at (x_t, t); t a scalar or (batch,)."""
         return call_net(self.net, x_t, sigma_rows(t, x_t), labels)
 
-    def _adapter(self, labels):
-        return _ADAPTERS[self.parameterization](lambda x_t, t: self.predict(x_t, t, labels), self.path)
+    def _adapter(self, labels) -> PathDenoiser:
+        return PathDenoiser(lambda x_t, t: self.predict(x_t, t, labels), self.path, self.parameterization)
 
     def denoise(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
-        return self._adapter(labels)(x, sigma_rows(sigma, x))
+        return self._adapter(labels).denoise(x, sigma_rows(sigma, x))
 
-    __call__ = denoise
+    def __call__(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+        return self.denoise(x, sigma, labels)
 
-    def score(self, x, sigma, labels=None):
-        """Score of the scaled variable x = x_t / s(t): (D - x) / sigma^2."""
-        sigma = sigma_rows(sigma, x)
-        return score_from_denoised(x, sigma, self.denoise(x, sigma, labels))
 
-    @property
-    def at_infinity(self):
-        """lim_{sigma -> inf} D(sigma eps, sigma), for ``"v"`` and ``"velocity"`` models only."""
-        if self.parameterization not in ("v", "velocity"):
-            raise AttributeError(
-                f"a {self.parameterization!r} model has no limit at sigma = inf; start sampling at a finite sigma."
-            )
-        return self._at_infinity
-
-    def _at_infinity(self, eps, labels=None):
+class _PathModelWithLimit(PathModel, HasLimitAtInfinity):
+    def at_infinity(self, eps: Float[Array, "batch *dims"], labels=None) -> Float[Array, "batch *dims"]:
+        """lim_{sigma -> inf} D(sigma eps, sigma): the network at t_max on x_t = b(t_max) eps."""
         return self._adapter(labels).at_infinity(eps)
 
 
@@ -100,10 +102,10 @@ def velocity(model, x_t: Array, t, path: AbstractPath | None = None, labels=None
     """
     if path is None:
         if not isinstance(model, PathModel):
-            raise ValueError("velocity(model, ...) needs the path for a model that is not a gm.models.PathModel.")
+            raise ArgumentError("velocity(model, ...) needs the path for a model that is not a gm.models.PathModel.")
         path = model.path
     t = sigma_rows(t, x_t)
-    if isinstance(model, PathModel) and model.parameterization == "velocity" and _same_path(model.path, path):
+    if isinstance(model, PathModel) and isinstance(model.parameterization, Velocity) and _same_path(model.path, path):
         return model.predict(x_t, t, labels)
 
     def r(v):
@@ -115,9 +117,9 @@ def velocity(model, x_t: Array, t, path: AbstractPath | None = None, labels=None
     finite = jnp.isfinite(sigma)
     x_hat = x_t / r(jnp.where(finite, a, 1.0))
     d = denoise(model, x_hat, jnp.where(finite, sigma, 1.0), labels)
-    if hasattr(model, "at_infinity"):
+    if isinstance(model, HasLimitAtInfinity):
         eps_inf = x_t / r(jnp.where(b > 0, b, 1.0))
-        d_inf = model.at_infinity(eps_inf) if labels is None else model.at_infinity(eps_inf, labels)
+        d_inf = model.at_infinity(eps_inf, labels)
         d = jnp.where(r(finite), d, d_inf)
     else:
         d = jnp.where(r(finite), d, jnp.nan)

@@ -5,9 +5,9 @@ Step i draws dimension d = o_i of every batch row from its conditional,
     x_d ~ Bernoulli(sigmoid(l_i / T)),   u ~ U(0, 1) from fold_in(key, i),  x_d = 1[u < sigmoid(l_i / T)],
 
 inside one ``lax.scan`` over the n dimensions (temperature T tempers each conditional; T = 1 is the
-model). The model supplies ``sample_init`` / ``sample_step`` (see ``genmodels.autoregressive._base``):
-NADE, FVSBN and the Transformer advance an incremental state (running activation, KV cache) by one
-position per step; MADE and PixelCNN re-run the full network per step. ``Ancestral(incremental=False)``
+model). The model is a ``gm.protocols.AbstractAutoregressiveModel``; when it also is
+``gm.protocols.Incremental`` (NADE, FVSBN, the Transformer) its cache (running activation, KV cache)
+advances by one position per step, otherwise (MADE, PixelCNN) ``conditionals`` re-runs the full network. ``Ancestral(incremental=False)``
 forces the full re-run for every model (the same draws, for comparisons).
 
 Completion: with ``prefix`` (an array of the output shape) and ``num_known = k``, the first k dimensions
@@ -26,15 +26,16 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
 from genmodels._checks import check_binary, check_positive, is_concrete
+from genmodels.protocols import AbstractAutoregressiveModel, Incremental, require
 from genmodels.samplers._base import AbstractSampler, Solution
 
 
 def _check_model(model) -> None:
-    if not all(hasattr(model, a) for a in ("sample_step", "sample_init", "event_shape", "ordering", "_logits")):
-        raise TypeError(
-            "Ancestral samples autoregressive models (gm.autoregressive.FVSBN, NADE, MADE, PixelCNN, "
-            f"Transformer); got {type(model).__name__}, which has no sample_step / event_shape."
-        )
+    require(
+        "model", model, AbstractAutoregressiveModel, "gm.samplers.Ancestral",
+        "Ancestral samples autoregressive models (gm.autoregressive.FVSBN, NADE, MADE, PixelCNN, Transformer); "
+        "continuous models take a continuous sampler such as gm.samplers.Heun(gm.schedules.karras(18)).",
+    )  # fmt: skip
 
 
 class Ancestral(AbstractSampler):
@@ -91,13 +92,13 @@ class Ancestral(AbstractSampler):
             k = eqx.error_if(k, k > n, f"num_known must be at most n_dims = {n}.")
             known = jnp.arange(n) < k
             x0 = jnp.where(known[jnp.argsort(order)][None, :], x0, 0)  # unknown entries start at 0
-        incremental = self.incremental and getattr(model, "incremental", False)
-        state = model.sample_init(batch, dtype) if incremental else None
+        incremental = self.incremental and isinstance(model, Incremental)
+        state = model.init_cache(batch, dtype) if incremental else None
 
         def logit_at(state, i, x):
             if incremental:
-                return model.sample_step(state, i, x)
-            return model._logits(x)[:, order[i]], state
+                return model.step(state, i, x)
+            return model.conditionals(x)[:, order[i]], state
 
         def body(carry, i):
             x, state, nfe = carry

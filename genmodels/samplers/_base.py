@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from genmodels.samplers._denoiser import Denoiser
 from genmodels._checks import as_sigma_schedule, check_finite, check_float_dtype, check_shape, is_concrete
 
 
@@ -44,43 +45,6 @@ class Solution(eqx.Module):
     nfe: Int[Array, ""]
     trajectory: Array | None = None
     levels: Array | None = None
-
-
-class Denoiser(eqx.Module):
-    """The model as the samplers see it: ``D(x, sigma)`` with trace-time checks of the output.
-
-    ``at_infinity(eps)`` is lim_{sigma -> inf} D(sigma eps, sigma) when the model defines it.
-    """
-
-    model: Any
-
-    def __call__(self, x: Float[Array, "batch *dims"], sigma) -> Float[Array, "batch *dims"]:
-        fn = self.model.denoise if hasattr(self.model, "denoise") else self.model
-        out = fn(x, jnp.asarray(sigma, dtype=x.dtype))
-        if not hasattr(out, "shape") or tuple(out.shape) != tuple(x.shape):
-            got = tuple(out.shape) if hasattr(out, "shape") else type(out).__name__
-            raise ValueError(
-                f"the model must return a denoised array of the input's shape {tuple(x.shape)}, got {got}. "
-                "A model is a denoiser D(x, sigma) -> E[x0 | x]; wrap score, eps, v or velocity models with "
-                "gm.denoisers.from_score / from_eps / from_v / from_velocity."
-            )
-        return out.astype(x.dtype)
-
-    @property
-    def has_limit(self) -> bool:
-        return hasattr(self.model, "at_infinity")
-
-    def at_infinity(self, eps):
-        if not self.has_limit:
-            raise ValueError(
-                "the schedule starts at sigma = inf, but the model has no at_infinity(eps) to evaluate "
-                "the denoiser there. Start from a finite sigma_max, or wrap a flow-matching model with "
-                "gm.denoisers.from_velocity / from_v, which define that limit."
-            )
-        out = self.model.at_infinity(eps)
-        if tuple(out.shape) != tuple(eps.shape):
-            raise ValueError(f"model.at_infinity must return shape {tuple(eps.shape)}, got {tuple(out.shape)}.")
-        return out.astype(eps.dtype)
 
 
 class AbstractSampler(eqx.Module):

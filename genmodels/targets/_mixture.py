@@ -15,10 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from genmodels._arrays import rows
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
+
+from genmodels.errors import ArgumentError, ArgumentTypeError
+from genmodels.protocols import AbstractDenoiserModel, HasLimitAtInfinity, HasScore
 
 
-class GaussianMixture(eqx.Module):
+class GaussianMixture(eqx.Module, AbstractDenoiserModel, HasScore, HasLimitAtInfinity):
     """sum_k w_k N(mu_k, diag(s_k^2)) in ``dim`` dimensions.
 
     Args:
@@ -27,7 +30,8 @@ class GaussianMixture(eqx.Module):
         stds: (K, dim), (K,) or scalar component standard deviations (> 0).
 
     Calling the mixture, ``mix(x, sigma)``, is its exact denoiser, so a target can be passed to
-    ``gm.sample`` as the model.
+    ``gm.sample`` as the model (it is a ``gm.protocols`` denoiser model with a native score and the limit
+    at sigma = inf). It is unconditional: ``labels`` must be None.
     """
 
     log_weights: Float[Array, " K"]
@@ -79,12 +83,21 @@ class GaussianMixture(eqx.Module):
         within = jnp.diag(w @ self.stds**2)
         return within + (centred * w[:, None]).T @ centred
 
-    def _check(self, x):
+    def _check(self, x, sigma=None, labels=None):
         if x.ndim < 1 or x.shape[-1] != self.dim:
-            raise ValueError(f"x must have shape (..., {self.dim}), got {tuple(x.shape)}.")
+            raise ArgumentError(f"x must have shape (..., {self.dim}), got {tuple(x.shape)}.")
+        if labels is not None:
+            raise ArgumentTypeError(f"labels were given, but {type(self).__name__} is an unconditional target.")
+        if sigma is not None:
+            shape = jnp.shape(sigma)
+            if shape != () and shape != tuple(x.shape[:-1]):
+                raise ArgumentError(
+                    f"sigma must be a scalar or have one value per row, shape {tuple(x.shape[:-1])}, got {shape}."
+                )
 
     def _component_log_probs(self, x, sigma):
         """log w_k + log N(x; mu_k, s_k^2 + sigma^2), shape (..., K), and the variances (..., K, dim)."""
+        self._check(x, sigma)
         var = self.stds**2 + rows(sigma, x)[..., None] ** 2
         diff = x[..., None, :] - self.means
         lp = -0.5 * jnp.sum(diff**2 / var + jnp.log(2 * jnp.pi * var), axis=-1)
@@ -97,27 +110,29 @@ class GaussianMixture(eqx.Module):
         lp, _, _ = self._component_log_probs(x, sigma)
         return jax.nn.logsumexp(lp, axis=-1)
 
-    def score(self, x: Float[Array, "*batch dim"], sigma: ArrayLike = 0.0) -> Float[Array, "*batch dim"]:
+    def score(self, x: Float[Array, "*batch dim"], sigma: ArrayLike = 0.0, labels=None) -> Float[Array, "*batch dim"]:
         """grad_x log p_sigma(x) = sum_k r_k (mu_k - x) / (s_k^2 + sigma^2)."""
         x = jnp.asarray(x)
-        self._check(x)
+        self._check(x, sigma, labels)
         lp, var, diff = self._component_log_probs(x, sigma)
         r = jax.nn.softmax(lp, axis=-1)[..., None]
         return jnp.sum(r * (-diff / var), axis=-2)
 
-    def denoise(self, x: Float[Array, "*batch dim"], sigma: ArrayLike) -> Float[Array, "*batch dim"]:
+    def denoise(self, x: Float[Array, "*batch dim"], sigma: ArrayLike, labels=None) -> Float[Array, "*batch dim"]:
         """E[x0 | x0 + sigma eps = x] by Tweedie's formula (exact at sigma = 0: returns x)."""
         x = jnp.asarray(x)
-        self._check(x)
+        self._check(x, sigma, labels)
         lp, var, diff = self._component_log_probs(x, sigma)
         r = jax.nn.softmax(lp, axis=-1)[..., None]
         post = self.means + (self.stds**2 / var) * diff
         return jnp.sum(r * post, axis=-2)
 
-    __call__ = denoise
+    def __call__(self, x: Float[Array, "*batch dim"], sigma: ArrayLike) -> Float[Array, "*batch dim"]:
+        return self.denoise(x, sigma)
 
-    def at_infinity(self, eps: Float[Array, "batch dim"]) -> Float[Array, "batch dim"]:
+    def at_infinity(self, eps: Float[Array, "batch dim"], labels=None) -> Float[Array, "batch dim"]:
         """lim_{sigma -> inf} D(sigma eps, sigma) = E[x0], the mixture mean."""
+        self._check(eps, None, labels)
         return jnp.broadcast_to(self.mean, eps.shape).astype(eps.dtype)
 
     def sample(self, key: PRNGKeyArray, n: int) -> Float[Array, "n dim"]:
@@ -127,7 +142,7 @@ class GaussianMixture(eqx.Module):
         noise = jax.random.normal(kn, (n, self.dim), self.means.dtype)
         return self.means[comp] + self.stds[comp] * noise
 
-    def component_of(self, x: Float[Array, "*batch dim"]) -> Float[Array, "*batch"]:
+    def component_of(self, x: Float[Array, "*batch dim"]) -> Int[Array, "*batch"]:
         """Index of the most responsible component of each x (at sigma = 0)."""
         lp, _, _ = self._component_log_probs(jnp.asarray(x), 0.0)
         return jnp.argmax(lp, axis=-1)
