@@ -25,6 +25,7 @@ Denoiser models (EDM coordinates x = x0 + sigma eps; sigma a scalar or one value
 * :class:`AbstractDenoiserModel` -- ``denoise(x, sigma, labels=None) = E[x0 | x]``.
 * :class:`HasLimitAtInfinity` -- ``at_infinity(eps, labels=None) = lim_{sigma->inf} D(sigma eps, sigma)``.
 * :class:`HasScore` -- ``score(x, sigma, labels=None) = grad_x log p_sigma(x)`` computed natively.
+* :class:`HasExactSamples` -- ``sample(key, n)``: exact samples (analytic targets).
 * :class:`HasLearnedWeighting` -- ``log_variance(sigma)``: EDM2's learned uncertainty u(sigma); the loss
   becomes ``exp(-u) L + u`` (Karras et al. 2024, Eq. 21).
 * :class:`AbstractPathModel` -- a network predicting in a path's own coordinates (x_t, t) through a
@@ -61,6 +62,7 @@ __all__ = [
     "AbstractFlowMapModel",
     "AbstractPathModel",
     "BlockScoring",
+    "HasExactSamples",
     "HasLearnedWeighting",
     "HasLimitAtInfinity",
     "HasScore",
@@ -111,6 +113,14 @@ class HasLearnedWeighting(abc.ABC):
     @abc.abstractmethod
     def log_variance(self, sigma: Float[Array, " batch"]) -> Float[Array, " batch"]:
         """u(sigma); a loss that supports it minimises exp(-u) L + u per row."""
+
+
+class HasExactSamples(abc.ABC):
+    """Capability of an analytic target: exact samples ``sample(key, n)`` (the ``gm.targets`` mixtures)."""
+
+    @abc.abstractmethod
+    def sample(self, key: Any, n: int) -> Float[Array, "n *dims"]:
+        """``n`` exact samples."""
 
 
 class AbstractPathModel(AbstractDenoiserModel):

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from genmodels.data._dataset import SampledDataset
+from genmodels.protocols import HasExactSamples, require
 from genmodels.targets import GaussianMixture, eight_gaussians
 
 SampleFn = Callable[[PRNGKeyArray, int], Float[Array, "n 2"]]
@@ -166,6 +167,5 @@ def toy_target(name: str) -> GaussianMixture:
 def target_dataset(target, batch_size: int) -> SampledDataset:
     """A :class:`SampledDataset` of exact samples from an analytic target with ``sample(key, n)``,
     e.g. ``gm.targets.eight_gaussians()`` or ``gm.targets.random_mixture(key, dim)``."""
-    if not callable(getattr(target, "sample", None)):
-        raise TypeError(f"target must have a sample(key, n) method, got {type(target).__name__}.")
+    require("target", target, HasExactSamples, "target_dataset", "Pass an analytic target such as gm.targets.eight_gaussians().")
     return SampledDataset(target.sample, batch_size)

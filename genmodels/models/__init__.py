@@ -18,6 +18,7 @@ from genmodels.protocols import (
     AbstractFlowMapModel as AbstractFlowMapModel,
     AbstractPathModel as AbstractPathModel,
     BlockScoring as BlockScoring,
+    HasExactSamples as HasExactSamples,
     HasLearnedWeighting as HasLearnedWeighting,
     HasLimitAtInfinity as HasLimitAtInfinity,
     HasScore as HasScore,

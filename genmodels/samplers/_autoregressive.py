@@ -65,6 +65,16 @@ class Ancestral(AbstractSampler):
             if k.ndim != 0 or not jnp.issubdtype(k.dtype, jnp.integer) or int(k) < 0:
                 raise ValueError(f"num_known must be a non-negative int, got {self.num_known!r}.")
 
+    @property
+    def order(self) -> None:
+        """None: exact sampling, no discretisation error to converge."""
+        return None
+
+    @property
+    def deterministic(self) -> bool:
+        """False: every step draws a uniform from the key."""
+        return False
+
     def run(self, model, key, shape, noise, save_trajectory):
         if noise is not None:
             raise ValueError(

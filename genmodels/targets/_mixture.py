@@ -18,10 +18,10 @@ from genmodels._arrays import rows
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from genmodels.errors import ArgumentError, ArgumentTypeError
-from genmodels.protocols import AbstractDenoiserModel, HasLimitAtInfinity, HasScore
+from genmodels.protocols import AbstractDenoiserModel, HasExactSamples, HasLimitAtInfinity, HasScore
 
 
-class GaussianMixture(eqx.Module, AbstractDenoiserModel, HasScore, HasLimitAtInfinity):
+class GaussianMixture(eqx.Module, AbstractDenoiserModel, HasScore, HasLimitAtInfinity, HasExactSamples):
     """sum_k w_k N(mu_k, diag(s_k^2)) in ``dim`` dimensions.
 
     Args:
