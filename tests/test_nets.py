@@ -85,8 +85,8 @@ def test_bad_labels_and_constructor_args():
         jax.block_until_ready(nnx.jit(lambda n, y: n(x, 0.1, y))(net, jnp.array([0, 7])))
     with pytest.raises(ValueError, match="depth"):
         gm.nets.MLP(2, 8, 0, rngs=nnx.Rngs(0))
-    with pytest.raises(ValueError, match="emb_features"):
-        gm.nets.MLP(2, 8, 1, rngs=nnx.Rngs(0), emb_features=7)
+    with pytest.raises(ValueError, match="features"):
+        gm.nets.MLP(2, 8, 1, rngs=nnx.Rngs(0), embedding=gm.nets.NoiseEmbedding(features=7))
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +279,13 @@ def test_guidance_at_infinity_for_flow_models():
     assert bool(jnp.all(jnp.isfinite(x)))
     assert not hasattr(gm.guidance.ClassifierFree(_conditional_model(), labels, 1.0), "at_infinity")
     assert isinstance(guided, eqx.Module)
+
+
+def test_two_time_mlp_takes_a_second_condition():
+    one = gm.nets.MLP(2, 16, 2, rngs=nnx.Rngs(0))
+    two = gm.nets.MLP(2, 16, 2, rngs=nnx.Rngs(0), second_time=True)
+    assert isinstance(two, gm.protocols.TakesSecondTime) and not isinstance(one, gm.protocols.TakesSecondTime)
+    x = jax.random.normal(KEY, (3, 2))
+    two.out.kernel[...] = jax.random.normal(KEY, two.out.kernel.shape)  # the zero-initialised head hides the input
+    a, b = two(x, 0.5, 0.1), two(x, 0.5, 0.9)
+    assert a.shape == (3, 2) and not np.allclose(a, b)

@@ -10,6 +10,7 @@ omega_k in [min_freq, max_freq] resolves inputs of size ~1/max_freq up to ~1/min
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import equinox as eqx
@@ -17,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
+
+from genmodels.errors import ArgumentError, ArgumentTypeError
 
 
 def noise_rows(noise_cond: ArrayLike, batch: int, dtype) -> Float[Array, " batch"]:
@@ -42,11 +45,33 @@ def sinusoidal_embedding(
     return jnp.concatenate([jnp.cos(arg), jnp.sin(arg)], axis=-1)
 
 
-def check_embedding_args(features: int, min_freq: float, max_freq: float) -> None:
-    if not isinstance(features, int) or features < 2 or features % 2:
-        raise ValueError(f"emb_features must be an even int >= 2, got {features!r}.")
-    if not (0 < min_freq <= max_freq and math.isfinite(max_freq)):
-        raise ValueError(f"need 0 < min_freq <= max_freq < inf, got min_freq={min_freq}, max_freq={max_freq}.")
+@dataclasses.dataclass(frozen=True)
+class NoiseEmbedding:
+    """How a network embeds its noise condition: ``features`` sinusoids (even) with angular frequencies
+    geometric in [``min_freq``, ``max_freq``] (see the module docstring for choosing them).
+
+    An architecture hyper-parameter (static: it sets shapes), shared by ``gm.nets.MLP`` and ``UNet``.
+    """
+
+    features: int = 64
+    min_freq: float = 1.0
+    max_freq: float = 100.0
+
+    def __post_init__(self):
+        features, lo, hi = self.features, self.min_freq, self.max_freq
+        if not isinstance(features, int) or isinstance(features, bool) or features < 2 or features % 2:
+            raise ArgumentError(f"NoiseEmbedding features must be an even int >= 2, got {features!r}.")
+        if not (0 < lo <= hi and math.isfinite(hi)):
+            raise ArgumentError(f"NoiseEmbedding needs 0 < min_freq <= max_freq < inf, got min_freq={lo}, max_freq={hi}.")
+
+    def __call__(self, c: Float[Array, " batch"]) -> Float[Array, "batch features"]:
+        return sinusoidal_embedding(c, self.features, self.min_freq, self.max_freq)
+
+
+def check_embedding(embedding) -> NoiseEmbedding:
+    if not isinstance(embedding, NoiseEmbedding):
+        raise ArgumentTypeError(f"embedding must be a gm.nets.NoiseEmbedding, got {embedding!r}.")
+    return embedding
 
 
 def check_labels(labels, batch: int, num_classes: int | None) -> Int[Array, " batch"] | None:

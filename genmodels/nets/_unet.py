@@ -9,7 +9,9 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from genmodels.nets._embedding import check_embedding_args, check_labels, noise_rows, sinusoidal_embedding
+from genmodels._checks import check_count
+from genmodels.errors import ArgumentError
+from genmodels.nets._embedding import NoiseEmbedding, check_embedding, check_labels, noise_rows
 
 
 def _groups(channels: int, num_groups: int) -> int:
@@ -81,25 +83,23 @@ class UNet(nnx.Module):
         attention: bool = True,
         num_heads: int = 4,
         num_groups: int = 8,
-        emb_features: int = 64,
-        min_freq: float = 1.0,
-        max_freq: float = 100.0,
+        embedding: NoiseEmbedding = NoiseEmbedding(),
     ):
         mult = tuple(channel_mult)
-        if not mult or not all(isinstance(m, int) and m >= 1 for m in mult):
-            raise ValueError(f"channel_mult must be a non-empty sequence of ints >= 1, got {channel_mult!r}.")
+        if not mult:
+            raise ArgumentError(f"channel_mult must be a non-empty sequence of ints >= 1, got {channel_mult!r}.")
+        for i, m in enumerate(mult):
+            check_count(f"channel_mult[{i}]", m)
         for name, value in (("channels", channels), ("base", base), ("num_res_blocks", num_res_blocks)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
-        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
-            raise ValueError(f"num_classes must be None or an int >= 1, got {num_classes!r}.")
+            check_count(name, value)
+        if num_classes is not None:
+            check_count("num_classes", num_classes)
         if attention and (base * mult[-1]) % num_heads:
-            raise ValueError(f"base * channel_mult[-1] = {base * mult[-1]} must be divisible by num_heads={num_heads}.")
-        check_embedding_args(emb_features, min_freq, max_freq)
+            raise ArgumentError(f"base * channel_mult[-1] = {base * mult[-1]} must be divisible by num_heads={num_heads}.")
+        self.embedding = check_embedding(embedding)
         self.channels, self.levels, self.num_classes = channels, len(mult), num_classes
-        self.emb_features, self.min_freq, self.max_freq = emb_features, float(min_freq), float(max_freq)
         emb = 4 * base
-        self.emb1 = nnx.Linear(emb_features, emb, rngs=rngs)
+        self.emb1 = nnx.Linear(embedding.features, emb, rngs=rngs)
         self.emb2 = nnx.Linear(emb, emb, rngs=rngs)
         self.label_emb = nnx.Embed(num_classes + 1, emb, rngs=rngs) if num_classes is not None else None
         self.conv_in = nnx.Conv(channels, base, (3, 3), rngs=rngs)
@@ -151,7 +151,7 @@ class UNet(nnx.Module):
         n = x.shape[0]
         c = noise_rows(noise_cond, n, x.dtype)
         labels = check_labels(labels, n, self.num_classes)
-        e = sinusoidal_embedding(c, self.emb_features, self.min_freq, self.max_freq)
+        e = self.embedding(c)
         e = self.emb2(jax.nn.silu(self.emb1(e)))
         if labels is not None:
             e = e + self.label_emb(labels)
