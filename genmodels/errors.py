@@ -9,25 +9,34 @@ exception a Python user expects, so ``except ValueError`` keeps working::
     ├── ArgumentTypeError(GenmodelsError, TypeError)   an argument has the wrong type or dtype
     │   └── ProtocolError                              a model lacks the protocol the caller needs
     ├── RunDirectoryError(GenmodelsError, ValueError)  a run directory cannot be used as asked
-    │   └── RunDirectoryLockedError                    another job holds the run directory
+    │   ├── RunDirectoryLockedError                    another job holds the run directory
+    │   └── RunExistsError(..., FileExistsError)       it holds a run that was not to be resumed / overwritten
     ├── CheckpointError(GenmodelsError, ValueError)    a checkpoint is missing, corrupt or does not fit
+    ├── RuntimeCheckError(GenmodelsError, RuntimeError) a check inside a compiled program failed
     └── NonFiniteError(GenmodelsError, FloatingPointError)
         ├── NonFiniteLossError                         training: the loss or gradient became NaN / inf
         └── NonFiniteSampleError                       sampling: a step produced NaN / inf
 
-Errors found *inside* a compiled program (values known only at run time: a traced schedule that ascends, a
-model that returns NaN) are raised by equinox as ``equinox.EquinoxRuntimeError``
-(:data:`RuntimeCheckError`), whose message leads with what went wrong. Where the library can inspect the
-result after the program (the sampler driver's NaN check), it raises a :class:`NonFiniteSampleError` that
-names the first bad step and its noise level instead.
+Errors found *inside* a compiled program (values known only at run time: a traced schedule that ascends,
+labels out of range) come from ``eqx.error_if``. The public entry points (``gm.sample`` / ``gm.solve``,
+``gm.log_prob``, ``gm.train.fit``) re-raise them as :class:`RuntimeCheckError` (a ``RuntimeError``) whose
+message leads with what went wrong; equinox's own error, with the stack inside the program, is chained as
+its ``__cause__``. Where the library can inspect the result after the program (the sampler driver's NaN
+check), it raises a :class:`NonFiniteSampleError` that names the first bad step and its noise level.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
 import equinox as eqx
 
-RuntimeCheckError = eqx.EquinoxRuntimeError
-"""The type of the errors raised by checks that run inside a compiled program (``eqx.error_if``)."""
+_F = TypeVar("_F", bound=Callable)
+_EQX_ERRORS = (eqx.EquinoxRuntimeError, eqx.EquinoxTracetimeError)
+_EQX_MESSAGE = re.compile(r"equinox\.Equinox\w*Error: (.*?)(?:\n\n-{5,}|\Z)", re.S)
 
 
 class GenmodelsError(Exception):
@@ -58,8 +67,40 @@ class RunDirectoryLockedError(RunDirectoryError):
     """Another live job holds the run directory's lock; the message names the holder and how to break it."""
 
 
+class RunExistsError(RunDirectoryError, FileExistsError):
+    """The run directory already holds a run (finished, or unfinished without ``resume``); nothing was changed."""
+
+
 class CheckpointError(GenmodelsError, ValueError):
     """A checkpoint is missing, corrupt, or does not fit the model being restored."""
+
+
+class RuntimeCheckError(GenmodelsError, RuntimeError):
+    """A check that runs inside a compiled program failed (e.g. a traced schedule that is not descending)."""
+
+
+def check_message(err: BaseException) -> str:
+    """The message a failed ``eqx.error_if`` was given, without equinox's preamble."""
+    text = str(err)
+    match = _EQX_MESSAGE.search(text)
+    return (match.group(1) if match else text).strip()
+
+
+def reraise_runtime_checks(fn: _F) -> _F:
+    """Decorator for public entry points: a failed in-program check surfaces as a
+    :class:`RuntimeCheckError` whose message is the check's own, chained to equinox's error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _EQX_ERRORS as err:
+            raise RuntimeCheckError(
+                check_message(err) + "\n(raised by a check inside the compiled program; equinox's report with "
+                "the stack inside it is the cause above)"
+            ) from err
+
+    return wrapper  # type: ignore[return-value]
 
 
 class NonFiniteError(GenmodelsError, FloatingPointError):
