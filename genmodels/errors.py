@@ -19,7 +19,7 @@ exception a Python user expects, so ``except ValueError`` keeps working::
 
 Errors found *inside* a compiled program (values known only at run time: a traced schedule that ascends,
 labels out of range) come from ``eqx.error_if``. The public entry points (``gm.sample`` / ``gm.solve``,
-``gm.log_prob``, ``gm.train.fit``) re-raise them as :class:`RuntimeCheckError` (a ``RuntimeError``) whose
+``gm.log_prob``, ``gm.train.fit``) re-raise them as :class:`RuntimeCheckError` (an ``equinox.EquinoxRuntimeError``, so a ``RuntimeError``) whose
 message leads with what went wrong; equinox's own error, with the stack inside the program, is chained as
 its ``__cause__``. Where the library can inspect the result after the program (the sampler driver's NaN
 check), it raises a :class:`NonFiniteSampleError` that names the first bad step and its noise level.
@@ -75,8 +75,10 @@ class CheckpointError(GenmodelsError, ValueError):
     """A checkpoint is missing, corrupt, or does not fit the model being restored."""
 
 
-class RuntimeCheckError(GenmodelsError, RuntimeError):
-    """A check that runs inside a compiled program failed (e.g. a traced schedule that is not descending)."""
+class RuntimeCheckError(GenmodelsError, eqx.EquinoxRuntimeError):
+    """A check that runs inside a compiled program failed (e.g. a traced schedule that is not descending).
+
+    Also an ``equinox.EquinoxRuntimeError`` (a ``RuntimeError``), so code catching that keeps working."""
 
 
 def check_message(err: BaseException) -> str:
