@@ -14,13 +14,15 @@ Every loader returns a :class:`BinarySplits` (numpy float32 arrays, images as ``
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import numpy as np
 
 from genmodels.data._images import binarize, load_digits, load_mnist, split
+from genmodels.errors import ArgumentError
 
 __all__ = ["BinarySplits", "load_binary_npz", "binary_mnist", "binary_digits", "UCI_BINARY"]
 
@@ -60,6 +62,11 @@ def load_binary_npz(path: str | Path) -> BinarySplits:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"binary data file not found: {path} (expected an .npz with {', '.join(_KEYS)}).")
+    if not zipfile.is_zipfile(path):
+        raise ArgumentError(
+            f"{path} is not an .npz archive (a zip of .npy arrays, as written by numpy.savez); a binary data file "
+            f"needs the arrays {list(_KEYS)}."
+        )
     import warnings
 
     with warnings.catch_warnings():  # the UCI files were written by Python 2's numpy
@@ -81,7 +88,7 @@ def load_binary_npz(path: str | Path) -> BinarySplits:
 
 
 def binary_mnist(
-    path: str | Path, binarization: str = "threshold", *, split_seed: int = 0, binarize_seed: int = 0
+    path: str | Path, binarization: Literal["threshold", "stochastic"] = "threshold", *, split_seed: int = 0, binarize_seed: int = 0
 ) -> BinarySplits:
     """Binarised MNIST from the 10,000 official test digits in the IDX folder ``path``.
 
@@ -92,7 +99,7 @@ def binary_mnist(
         split_seed: seed of the 8,000 / 1,000 / 1,000 split (``genmodels.data.split``).
     """
     if binarization not in ("threshold", "stochastic"):
-        raise ValueError(f"binarization must be 'threshold' or 'stochastic', got {binarization!r}.")
+        raise ArgumentError(f"binarization must be 'threshold' or 'stochastic', got {binarization!r}.")
     images = load_mnist(path, "t10k", return_labels=False)
     key = jax.random.key(binarize_seed) if binarization == "stochastic" else None
     bits = np.asarray(binarize(images, key))
