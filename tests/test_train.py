@@ -73,30 +73,33 @@ def mse(model, batch, key):
     return jnp.mean(err**2), {"mae": jnp.mean(jnp.abs(err))}
 
 
+QUIET = gm.train.Logging(progress=False)
+
+
 def leaves(model):
     return [np.asarray(v) for v in jax.tree.leaves(nnx.state(model, nnx.Param))]
 
 
 # --------------------------------------------------------------------------------------- optimiser / EMA
 def test_lr_schedule_values():
-    f = gm.train.lr_schedule(2.0, warmup=10, total_steps=110, schedule="cosine", final_fraction=0.1)
+    f = gm.train.warmup_cosine(2.0, warmup=10, total=110, final_fraction=0.1)
     expect = {0: 0.2, 4: 1.0, 9: 2.0, 10: 2.0, 60: 2.0 * (0.1 + 0.9 * 0.5), 110: 0.2, 500: 0.2}
     for t, v in expect.items():
         assert float(f(t)) == pytest.approx(v, rel=1e-6), t
     t = 35
     cos = 2.0 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (t - 10) / 100)))
     assert float(f(t)) == pytest.approx(cos, rel=1e-6)
-    g = gm.train.lr_schedule(0.5, warmup=4)
+    g = gm.train.warmup_constant(0.5, warmup=4)
     assert [float(g(t)) for t in (0, 3, 4, 1000)] == pytest.approx([0.125, 0.5, 0.5, 0.5])
-    with pytest.raises(ValueError, match="total_steps"):
-        gm.train.lr_schedule(1.0, schedule="cosine")
-    with pytest.raises(ValueError, match="schedule"):
-        gm.train.lr_schedule(1.0, schedule="linear")
+    with pytest.raises(ValueError, match="total"):
+        gm.train.warmup_cosine(1.0, warmup=10, total=10)
+    with pytest.raises(TypeError, match="learning_rate"):  # variants are values: no schedule="linear" strings
+        gm.train.adamw("linear")
 
 
 def test_adamw_updates():
     """Adam's first update is -lr * g / (|g| + eps) = -lr sign(g); decay is decoupled (-lr wd p)."""
-    opt = gm.train.adamw(0.5, warmup=4, clip=None)
+    opt = gm.train.adamw(gm.train.warmup_constant(0.5, warmup=4), clip=None)
     p = {"w": jnp.array([1.0, -2.0, 3.0])}
     upd, _ = opt.update({"w": jnp.array([0.3, -7.0, 2.0])}, opt.init(p), p)
     np.testing.assert_allclose(upd["w"], -0.125 * np.array([1.0, -1.0, 1.0]), rtol=1e-5)
@@ -123,9 +126,9 @@ def test_ema_matches_closed_form(warmup):
     with d_s = d (no warm-up: EMA_s = d^s theta_0 + (1 - d) sum_j d^{s-j} theta_j) or min(d, (1+s)/(10+s))."""
     d, lr, c, steps, theta0 = 0.9, 0.1, 2.0, 12, 1.5
     ds = ArrayDataset(np.zeros((4, 1), np.float32), batch_size=2)
-    res = gm.train.fit(Scalar(theta0), lambda m, b, k: c * m() + 0.0 * b.sum(), ds, key=jax.random.key(0),
-                       steps=steps, optimizer=optax.sgd(lr), ema_decay=d, ema_warmup=warmup,
-                       progress=False)  # fmt: skip
+    res = gm.train.fit(Scalar(theta0), lambda m, b, k: (c * m() + 0.0 * b.sum(), {}), ds, key=jax.random.key(0),
+                       steps=steps, optimizer=optax.sgd(lr), ema=gm.train.EMA(d, warmup=warmup),
+                       log=QUIET)  # fmt: skip
     theta = [theta0 - s * lr * c for s in range(steps + 1)]
     if warmup:
         ema = theta[0]
@@ -150,8 +153,9 @@ def test_fit_reduces_loss_and_writes_run_dir(tmp_path):
     model = Net()
     before = float(mse(model, (x, y), None)[0])
     res = gm.train.fit(model, mse, ds, key=jax.random.key(0), steps=300, optimizer=gm.train.adamw(1e-2),
-                       log_every=50, progress=False, run_dir=tmp_path / "run", config={"lr": 1e-2},
-                       steps_per_call=10)  # fmt: skip
+                       log=gm.train.Logging(every=50, progress=False),
+                       run_dir=gm.train.RunDirectory(tmp_path / "run", config={"lr": 1e-2}),
+                       execution=gm.train.Execution(steps_per_call=10))  # fmt: skip
     after = float(mse(res.model, (x, y), None)[0])
     assert res.model is model and res.step == 300
     assert after < 0.1 * before
@@ -163,26 +167,32 @@ def test_fit_reduces_loss_and_writes_run_dir(tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "300").is_dir()
     assert res.ema_model is not None and gm.train.params_digest(res.ema_model) != gm.train.params_digest(model)
     with pytest.raises(FileExistsError, match="resume=True"):  # an existing run is never clobbered
-        gm.train.fit(Net(), mse, ds, key=jax.random.key(0), steps=10, progress=False, run_dir=tmp_path / "run")
+        gm.train.fit(Net(), mse, ds, key=jax.random.key(0), steps=10, log=QUIET, run_dir=tmp_path / "run")
 
 
 def test_bf16_compute_keeps_f32_params():
     x, y = regression_data()
     ds = ArrayDataset((x, y), batch_size=32)
     res = gm.train.fit(Net(), mse, ds, key=jax.random.key(0), steps=100, optimizer=gm.train.adamw(1e-2),
-                       compute_dtype=jnp.bfloat16, progress=False, steps_per_call=20)  # fmt: skip
+                       execution=gm.train.Execution(steps_per_call=20, compute_dtype=jnp.bfloat16), log=QUIET)  # fmt: skip
     assert all(v.dtype == np.float32 for v in leaves(res.model))
     assert float(mse(res.model, (x, y), None)[0]) < 0.3 * float(mse(Net(), (x, y), None)[0])
 
 
-def _run(tmp, name, steps, **kw):
+def _run(tmp, name, steps, *, steps_per_call, checkpoint_every=None, resume=False, validate=None, validate_every=1000,
+         **kw):
     x, y = regression_data()
     ds = ArrayDataset((x, y), batch_size=16)  # 6 batches per epoch: runs cross epochs
     model = Net(dropout=0.1)
-    opts = dict(key=jax.random.key(7), steps=steps, optimizer=gm.train.adamw(3e-3, warmup=5, total_steps=40,
-                schedule="cosine"), ema_decay=0.9, progress=False)  # fmt: skip
+    opts = dict(key=jax.random.key(7), steps=steps, optimizer=gm.train.adamw(gm.train.warmup_cosine(3e-3, 5, 40)),
+                ema=gm.train.EMA(0.9), log=QUIET, execution=gm.train.Execution(steps_per_call=steps_per_call))  # fmt: skip
+    if tmp:
+        opts.update(run_dir=gm.train.RunDirectory(tmp / name, resume=resume),
+                    checkpoints=gm.train.Checkpoints(every=checkpoint_every))  # fmt: skip
+    if validate:
+        opts.update(validation=gm.train.Validation(validate, every=validate_every))
     opts.update(kw)
-    return gm.train.fit(model, mse, ds, run_dir=tmp / name if tmp else None, **opts)
+    return gm.train.fit(model, mse, ds, **opts)
 
 
 def test_steps_per_call_and_stop_resume_are_exact(tmp_path):
@@ -258,26 +268,29 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
     def loss(m, b, k):
         return m() + 0.0 * jnp.sqrt(m()) + 0.0 * b.sum()
 
-    opts = dict(key=jax.random.key(0), optimizer=optax.sgd(0.5), ema_decay=None, progress=False,
-                run_dir=tmp_path / "run", checkpoint_every=2, steps_per_call=3)  # fmt: skip
+    loss = gm.train.scalar_loss(loss)
+    opts = dict(key=jax.random.key(0), optimizer=optax.sgd(0.5), ema=None, log=QUIET,
+                checkpoints=gm.train.Checkpoints(every=2), execution=gm.train.Execution(steps_per_call=3))  # fmt: skip
     with pytest.raises(FloatingPointError, match="step 5") as err:
-        gm.train.fit(Scalar(2.1), loss, ds, steps=20, **opts)
+        gm.train.fit(Scalar(2.1), loss, ds, steps=20, run_dir=tmp_path / "run", **opts)
     assert err.value.step == 5
     ckpts = sorted(int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit())
     assert ckpts == [2, 4]
     rows = [json.loads(s) for s in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1] == {"step": 5, "event": "non-finite", "loss": rows[-1]["loss"]} and math.isnan(rows[-1]["loss"])
-    res = gm.train.fit(Scalar(2.1), loss, ds, steps=4, resume=True, **opts)  # the last good checkpoint loads
+    resume = gm.train.RunDirectory(tmp_path / "run", resume=True)
+    res = gm.train.fit(Scalar(2.1), loss, ds, steps=4, run_dir=resume, **opts)  # the last good checkpoint loads
     assert res.step == 4 and float(res.model.w[...]) == pytest.approx(0.1, abs=1e-6)
 
 
 def test_corrupt_or_mismatched_checkpoint_is_a_clear_error(tmp_path):
     x, y = regression_data()
     ds = ArrayDataset((x, y), batch_size=16)
-    kw = dict(key=jax.random.key(0), progress=False, run_dir=tmp_path / "run", checkpoint_every=5)
-    gm.train.fit(Net(), mse, ds, steps=5, **kw)
+    kw = dict(key=jax.random.key(0), log=QUIET, checkpoints=gm.train.Checkpoints(every=5))
+    gm.train.fit(Net(), mse, ds, steps=5, run_dir=tmp_path / "run", **kw)
+    kw["run_dir"] = gm.train.RunDirectory(tmp_path / "run", resume=True)
     with pytest.raises(gm.train.CheckpointError, match="does not match"):
-        gm.train.fit(Net(width=8), mse, ds, steps=10, resume=True, **kw)
+        gm.train.fit(Net(width=8), mse, ds, steps=10, **kw)
     files = [p for p in (tmp_path / "run" / "checkpoints" / "5" / "arrays").rglob("*") if p.is_file()]
     data_files = [p for p in files if p.stat().st_size > 0 and "metadata" not in p.name]
     for p in data_files:  # flip bytes in the stored arrays
@@ -286,10 +299,10 @@ def test_corrupt_or_mismatched_checkpoint_is_a_clear_error(tmp_path):
             b[i] ^= 0xFF
         p.write_bytes(bytes(b))
     with pytest.raises(gm.train.CheckpointError, match="corrupt"):
-        gm.train.fit(Net(), mse, ds, steps=10, resume=True, **kw)
+        gm.train.fit(Net(), mse, ds, steps=10, **kw)
     (tmp_path / "run" / "checkpoints" / "5" / "meta" / "metadata").write_text("{not json")
     with pytest.raises(gm.train.CheckpointError, match="checkpoints/5"):
-        gm.train.fit(Net(), mse, ds, steps=10, resume=True, **kw)
+        gm.train.fit(Net(), mse, ds, steps=10, **kw)
 
 
 def test_early_stopping_keeps_best_model():
@@ -301,8 +314,9 @@ def test_early_stopping_keeps_best_model():
         seen.append(gm.train.params_digest(m))
         return scripted[len(seen) - 1]
 
-    res = gm.train.fit(Net(), mse, ds, key=jax.random.key(0), steps=100, validate=validate, validate_every=4,
-                       patience=2, progress=False, steps_per_call=3)  # fmt: skip
+    res = gm.train.fit(Net(), mse, ds, key=jax.random.key(0), steps=100,
+                       validation=gm.train.Validation(validate, every=4, patience=2), log=QUIET,
+                       execution=gm.train.Execution(steps_per_call=3))  # fmt: skip
     assert res.stopped_early and res.step == 20 and len(seen) == 5
     assert res.best_value == 1.0 and gm.train.params_digest(res.best_model) == seen[2]
 
@@ -311,19 +325,22 @@ def test_bad_arguments():
     x, y = regression_data()
     ds = ArrayDataset((x, y), batch_size=16)
     k = jax.random.key(0)
-    for kw, match in [({"steps_per_call": 0}, "steps_per_call"), ({"ema_decay": 1.0}, "ema_decay"),
-                      ({"patience": 3}, "validate"), ({"checkpoint_every": 5}, "run_dir"),
-                      ({"steps": -1}, "steps")]:  # fmt: skip
+    T = gm.train
+    for make, match in [(lambda: {"execution": T.Execution(steps_per_call=0)}, "steps_per_call"),
+                        (lambda: {"ema": T.EMA(1.0)}, "decay"),
+                        (lambda: {"validation": T.Validation(lambda m: 0.0, patience=0)}, "patience"),
+                        (lambda: {"checkpoints": T.Checkpoints(every=5)}, "run_dir"),
+                        (lambda: {"steps": -1}, "steps")]:  # fmt: skip
         with pytest.raises(ValueError, match=match):
-            gm.train.fit(Net(), mse, ds, **{"key": k, "steps": 10, "progress": False, **kw})
+            gm.train.fit(Net(), mse, ds, **{"key": k, "steps": 10, "log": QUIET, **make()})
     with pytest.raises(TypeError, match="nnx.Module"):
         gm.train.fit(lambda x: x, mse, ds, key=k, steps=1)
     with pytest.raises(TypeError, match="AbstractDataset"):
         gm.train.fit(Net(), mse, (x, y), key=k, steps=1)
     with pytest.raises(ValueError, match="scalar loss"):
-        gm.train.fit(Net(), lambda m, b, key: m(b[0]), ds, key=k, steps=1, progress=False)
+        gm.train.fit(Net(), lambda m, b, key: (m(b[0]), {}), ds, key=k, steps=1, log=QUIET)
     with pytest.raises(ValueError, match="axis named 'data'"):
-        gm.train.fit(Net(), mse, ds, key=k, steps=1, mesh=jax.make_mesh((1,), ("batch",)))
+        gm.train.fit(Net(), mse, ds, key=k, steps=1, execution=gm.train.Execution(mesh=jax.make_mesh((1,), ("batch",))))
     assert gm.train.init_distributed() is False  # one process: a no-op
     assert gm.train.data_mesh().axis_names == ("data",)
 
@@ -339,15 +356,16 @@ SHARDED = textwrap.dedent(
     assert jax.device_count() == 4, jax.devices()
     x, y = regression_data(256)
     ds = gm.data.ArrayDataset((x, y), 64)
-    kw = dict(key=jax.random.key(1), steps=30, optimizer=gm.train.adamw(1e-2), progress=False, steps_per_call=5)
-    one = gm.train.fit(Net(width=32), mse, ds, **kw)
-    four = gm.train.fit(Net(width=32), mse, ds, mesh=gm.train.data_mesh(), **kw)
+    kw = dict(key=jax.random.key(1), steps=30, optimizer=gm.train.adamw(1e-2), log=gm.train.Logging(progress=False))
+    one = gm.train.fit(Net(width=32), mse, ds, execution=gm.train.Execution(steps_per_call=5), **kw)
+    mesh = gm.train.Execution(steps_per_call=5, mesh=gm.train.data_mesh())
+    four = gm.train.fit(Net(width=32), mse, ds, execution=mesh, **kw)
     a = [np.asarray(v) for v in jax.tree.leaves(nnx.state(one.model, nnx.Param))]
     b = [np.asarray(v) for v in jax.tree.leaves(nnx.state(four.model, nnx.Param))]
     leaf = jax.tree.leaves(nnx.state(four.model, nnx.Param))[0]
     err = ""
     try:
-        gm.train.fit(Net(), mse, gm.data.ArrayDataset((x, y), 30), mesh=gm.train.data_mesh(), **kw)
+        gm.train.fit(Net(), mse, gm.data.ArrayDataset((x, y), 30), execution=mesh, **kw)
     except ValueError as e:
         err = str(e)
     print(json.dumps({{"max_abs": max(float(np.abs(u - v).max()) for u, v in zip(a, b)),

@@ -1,13 +1,38 @@
-"""Training: ``fit`` (one compiled, donated train step looping over several steps; EMA; orbax checkpoints with exact resume;
-early stopping; data parallelism over a mesh axis ``"data"``), ``adamw`` and ``params_digest``."""
+"""Training: ``fit`` (a short loop over one compiled, donated train step) and its pieces, each a value.
 
-from genmodels.train._checkpoint import CheckpointError as CheckpointError, Checkpointer as Checkpointer
+* :class:`RunDirectory` -- the one owner of a run directory: what may be overwritten, ``config.json``
+  (compared on resume), ``metrics.jsonl``, ``checkpoints/``, an atomic ``results.json``, and the lock that
+  keeps a second job out;
+* policies -- :class:`EMA`, :class:`Checkpoints`, :class:`Validation` (early stopping), :class:`Logging`,
+  :class:`Execution` (steps per call, data-parallel mesh, compute dtype);
+* the optimiser -- :func:`adamw` with any optax schedule, e.g. :func:`warmup_cosine` or
+  :func:`warmup_constant`;
+* the compiled step (:func:`make_train_call`), checkpoints (:class:`Checkpointer`), multi-host setup
+  (:func:`init_distributed`, :func:`data_mesh`) and :func:`params_digest`.
+
+A loss is ``loss_fn(model, batch, key) -> (loss, metrics)``; :func:`scalar_loss` adapts one that returns only
+the loss.
+"""
+
+from genmodels.errors import CheckpointError as CheckpointError, NonFiniteLossError as NonFiniteLossError
+from genmodels.train._checkpoint import Checkpointer as Checkpointer
 from genmodels.train._distributed import data_mesh as data_mesh, init_distributed as init_distributed
-from genmodels.train._fit import (
-    FitResult as FitResult,
-    NonFiniteLossError as NonFiniteLossError,
-    fit as fit,
-    params_digest as params_digest,
+from genmodels.train._ema import EMA as EMA, ema_decay_at as ema_decay_at, ema_update as ema_update
+from genmodels.train._files import atomic_write as atomic_write, write_json as write_json
+from genmodels.train._fit import FitResult as FitResult, fit as fit, params_digest as params_digest
+from genmodels.train._lock import JOB_ID_ENV as JOB_ID_ENV, LOCK_NAME as LOCK_NAME
+from genmodels.train._optim import adamw as adamw, warmup_constant as warmup_constant, warmup_cosine as warmup_cosine
+from genmodels.train._policies import (
+    Checkpoints as Checkpoints,
+    Execution as Execution,
+    Logging as Logging,
+    Validation as Validation,
+    ValidationRecord as ValidationRecord,
 )
-from genmodels.train._optim import adamw as adamw, ema_decay_at as ema_decay_at, ema_update as ema_update, lr_schedule as lr_schedule
-from genmodels.train._step import TrainState as TrainState, make_train_call as make_train_call
+from genmodels.train._run_directory import RUN_MARKERS as RUN_MARKERS, RunDirectory as RunDirectory
+from genmodels.train._step import (
+    ScalarLoss as ScalarLoss,
+    TrainState as TrainState,
+    make_train_call as make_train_call,
+    scalar_loss as scalar_loss,
+)

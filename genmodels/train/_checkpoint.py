@@ -5,13 +5,14 @@ A checkpoint of step ``s`` is the folder ``checkpoints/<s>/`` holding
 * ``arrays``: every leaf of the training state (parameters, EMA, optimiser state, step, PRNG key data; and
   the best parameters when early stopping is on), saved as a flat dict ``{"00000": leaf, ...}`` in
   ``jax.tree.leaves`` order, so any pytree (nnx ``State``, optax named tuples) round-trips;
-* ``meta``: JSON with the step, the number, shapes and dtypes of the leaves, a sha256 digest of their bytes,
-  and the caller's own fields (early-stopping state).
+* ``meta``: JSON with the step, the number, paths, shapes and dtypes of the leaves, a sha256 digest of
+  their bytes, and the caller's own fields (early-stopping state, the run's fingerprint).
 
 orbax writes each checkpoint into a temporary folder and renames it when complete, so a process killed
-mid-save leaves the previous checkpoints intact (the unfinished folder is ignored and cleaned up). Restore
-checks the structure against the state the caller expects and recomputes the digest: any mismatch, missing
-file or unreadable array raises :class:`CheckpointError` naming the folder.
+mid-save leaves the previous checkpoints intact (the unfinished folder is ignored and cleaned up); a Ctrl-C
+during a save is held until the save is complete. Restore checks the structure against the state the caller
+expects (naming the first array whose shape or dtype differs) and recomputes the digest: any mismatch,
+missing file or unreadable array raises :class:`~genmodels.errors.CheckpointError` naming the folder.
 """
 
 from __future__ import annotations
@@ -23,15 +24,14 @@ from typing import Any
 import jax
 import numpy as np
 
+from genmodels.errors import CheckpointError
+from genmodels.train._files import deferred_sigint
+
 
 def _ocp():
     import orbax.checkpoint as ocp  # imported on first use: it is slow to import and only needed with a run_dir
 
     return ocp
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be read or does not match the run being resumed."""
 
 
 def _is_key(x) -> bool:
@@ -43,6 +43,25 @@ def host_array(x) -> np.ndarray:
     if isinstance(x, jax.Array) and not x.is_fully_addressable:
         x = x.addressable_data(0)  # replicated state: every process holds the whole array
     return np.asarray(x)
+
+
+def leaf_paths(tree: Any) -> list[str]:
+    """``jax.tree_util.keystr`` of every leaf of ``tree``, in ``jax.tree.leaves`` order."""
+    return [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def _mismatch(info: dict, paths: list[str], shapes: list, dtypes: list) -> str:
+    """Which array of a checkpoint does not fit: the first differing path, shape or dtype."""
+    stored = info.get("paths") or [f"#{i}" for i in range(info["num_leaves"])]
+    for i, path in enumerate(paths):
+        if i >= len(stored):
+            return f"this run has more arrays ({len(paths)}) than the checkpoint ({info['num_leaves']}), from {path}"
+        if stored[i] != path and info.get("paths"):
+            return f"array {i} is {stored[i]} in the checkpoint but {path} here"
+        if info["shapes"][i] != shapes[i] or info["dtypes"][i] != dtypes[i]:
+            return (f"array {path} is {tuple(info['shapes'][i])} {info['dtypes'][i]} in the checkpoint but "
+                    f"{tuple(shapes[i])} {dtypes[i]} here")  # fmt: skip
+    return f"the checkpoint has more arrays ({info['num_leaves']}) than this run ({len(paths)}), from {stored[len(paths)]}"
 
 
 def leaves_digest(leaves: list) -> str:
@@ -88,15 +107,34 @@ class Checkpointer:
         info = {
             "step": int(step),
             "num_leaves": len(leaves),
+            "paths": leaf_paths(tree),
             "shapes": [list(np.shape(x)) for x in stored.values()],
-            "dtypes": [str(getattr(x, "dtype", np.asarray(x).dtype)) for x in stored.values()],
+            "dtypes": [str(x.dtype if isinstance(x, (jax.Array, np.ndarray)) else np.asarray(x).dtype)
+                       for x in stored.values()],
             "digest": leaves_digest(leaves),
             "user": meta or {},
         }
         ocp = _ocp()
         args = ocp.args.Composite(arrays=ocp.args.StandardSave(stored), meta=ocp.args.JsonSave(info))
-        self._manager.save(int(step), args=args, force=True)
-        self._manager.wait_until_finished()
+        with deferred_sigint():  # a Ctrl-C waits until the checkpoint is complete
+            self._manager.save(int(step), args=args, force=True)
+            self._manager.wait_until_finished()
+
+    def _info(self, step: int) -> dict:
+        where = self.directory / str(step)
+        ocp = _ocp()
+        try:
+            info = self._manager.restore(int(step), args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as err:  # noqa: BLE001
+            raise CheckpointError(f"checkpoint {where} is unreadable (its metadata cannot be loaded: "
+                                  f"{type(err).__name__}: {err}).") from err  # fmt: skip
+        if not isinstance(info, dict) or "num_leaves" not in info:
+            raise CheckpointError(f"checkpoint {where} has no valid metadata; it was not written by gm.train.")
+        return info
+
+    def read_meta(self, step: int) -> dict:
+        """The caller's ``meta`` of checkpoint ``step`` (without reading its arrays)."""
+        return self._info(step)["user"]
 
     def restore(self, step: int, like: Any, sharding: jax.sharding.Sharding | None = None) -> tuple[Any, dict]:
         """Read checkpoint ``step`` into the structure of ``like`` (a pytree of arrays); returns (tree, meta).
@@ -106,21 +144,16 @@ class Checkpointer:
         where = self.directory / str(step)
         ocp = _ocp()
         like_leaves, treedef = jax.tree.flatten(like)
-        try:
-            info = self._manager.restore(int(step), args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-        except Exception as err:  # noqa: BLE001
-            raise CheckpointError(f"checkpoint {where} is unreadable (its metadata cannot be loaded: "
-                                  f"{type(err).__name__}: {err}).") from err  # fmt: skip
-        if not isinstance(info, dict) or "num_leaves" not in info:
-            raise CheckpointError(f"checkpoint {where} has no valid metadata; it was not written by gm.train.")
+        info = self._info(step)
         expected = [jax.random.key_data(x) if _is_key(x) else x for x in like_leaves]
         shapes = [list(np.shape(x)) for x in expected]
         dtypes = [str(x.dtype) for x in expected]
-        if info["num_leaves"] != len(expected) or info["shapes"] != shapes or info["dtypes"] != dtypes:
+        paths = leaf_paths(like)
+        if (info["num_leaves"] != len(expected) or info["shapes"] != shapes or info["dtypes"] != dtypes
+                or info.get("paths", paths) != paths):  # fmt: skip
             raise CheckpointError(
-                f"checkpoint {where} does not match this run: it holds {info['num_leaves']} arrays, the model, "
-                f"optimiser and options here need {len(expected)} (or shapes/dtypes differ). Resume with the "
-                "same model, optimiser, ema_decay and validate settings, or use a new run_dir."
+                f"checkpoint {where} does not match this run: {_mismatch(info, paths, shapes, dtypes)}. Resume "
+                "with the same model, optimiser, EMA and validation settings, or use a new run directory."
             )
         sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = {

@@ -53,3 +53,20 @@ def data_mesh(devices=None) -> Mesh:
     if not devices:
         raise ValueError("data_mesh needs at least one device.")
     return Mesh(np.asarray(devices), ("data",))
+
+
+def broadcast_from_first(payload: bytes, size: int = 4096) -> bytes:
+    """Process 0's ``payload`` (at most ``size - 4`` bytes) on every process; a collective every process calls.
+
+    Used to tell the other processes of a job what process 0 decided (e.g. that it took a run directory's
+    lock, and the job id it wrote there) before they go on.
+    """
+    from jax.experimental import multihost_utils
+
+    data = payload[: size - 4]
+    buf = np.zeros(size, np.uint8)
+    buf[:4] = np.frombuffer(len(data).to_bytes(4, "little"), np.uint8)
+    buf[4 : 4 + len(data)] = np.frombuffer(data, np.uint8)
+    out = np.asarray(multihost_utils.broadcast_one_to_all(buf)).astype(np.uint8)
+    n = int.from_bytes(out[:4].tobytes(), "little")
+    return out[4 : 4 + n].tobytes()

@@ -4,11 +4,15 @@ One step at counter ``s`` (``data_key, loss_key = split(key)``)::
 
     batch            = dataset.batch(data_key, s)               # sharded on mesh axis "data" if a mesh
     loss, grads      = value_and_grad(loss_fn)(merge(graphdef, params), batch, fold_in(loss_key, s))
-    params, opt      = optax update;  ema = d_s ema + (1 - d_s) params (d_s: see _optim)
+    params, opt      = optax update;  ema = d_s ema + (1 - d_s) params (d_s: see _ema)
 
 If the loss or the gradient norm is not finite the update is discarded (the whole state keeps its previous
 value through ``jnp.where``), ``bad_step`` records ``s`` and every later step of the call is a no-op, so the
 state returned is the last good one and the host can raise without having lost anything.
+
+A loss returns ``(loss, metrics)``: a scalar and a dict of scalars, as every ``gm.losses`` loss does. A
+function that returns only the loss is adapted once, explicitly, with :func:`scalar_loss`; ``fit`` refuses
+it otherwise (a clear error at trace time), so the return type is never guessed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from jaxtyping import Array, Int, PyTree
 
 from genmodels.data import AbstractDataset
-from genmodels.train._optim import ema_decay_at, ema_update
+from genmodels.errors import ArgumentError, ArgumentTypeError
+from genmodels.train._ema import EMA
 
 
 class TrainState(eqx.Module):
@@ -57,18 +62,34 @@ def _cast_floats(tree, dtype):
     return jax.tree.map(cast, tree)
 
 
+class ScalarLoss(eqx.Module):
+    """``fn(model, batch, key) -> loss`` adapted to the trainer's contract ``-> (loss, {})``."""
+
+    fn: Callable
+
+    def __call__(self, model, batch, key):
+        return self.fn(model, batch, key), {}
+
+
+def scalar_loss(fn: Callable) -> ScalarLoss:
+    """Adapt a loss function that returns only a scalar loss to ``fit``'s ``(loss, metrics)`` contract."""
+    if not callable(fn):
+        raise ArgumentTypeError(f"fn must be callable as fn(model, batch, key), got {type(fn).__name__}.")
+    return ScalarLoss(fn)
+
+
 def _unpack_loss(out) -> tuple[Array, dict]:
-    if isinstance(out, tuple):
-        if len(out) != 2 or not isinstance(out[1], dict):
-            raise TypeError("loss_fn must return a scalar loss or a tuple (loss, dict of scalar metrics).")
-        loss, metrics = out
-    else:
-        loss, metrics = out, {}
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
+        got = f"an array of shape {jnp.shape(out)}" if isinstance(out, jax.Array) else type(out).__name__
+        raise ArgumentTypeError(f"loss_fn must return (loss, metrics), a scalar loss and a dict of scalar metrics, "
+                                f"as gm.losses do; got {got}. Adapt a function that returns only the loss with "
+                                "gm.train.scalar_loss(fn).")  # fmt: skip
+    loss, metrics = out
     if jnp.shape(loss) != ():
-        raise ValueError(f"loss_fn must return a scalar loss, got shape {jnp.shape(loss)}.")
+        raise ArgumentError(f"loss_fn must return a scalar loss, got shape {jnp.shape(loss)}.")
     for name, v in metrics.items():
         if jnp.shape(v) != ():
-            raise ValueError(f"metric {name!r} returned by loss_fn must be a scalar, got shape {jnp.shape(v)}.")
+            raise ArgumentError(f"metric {name!r} returned by loss_fn must be a scalar, got shape {jnp.shape(v)}.")
     return jnp.asarray(loss, jnp.float32), {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
 
 
@@ -77,9 +98,8 @@ def make_train_call(
     loss_fn: Callable,
     dataset_static: AbstractDataset,
     optimizer: optax.GradientTransformation,
-    ema_decay: float | None,
+    ema: EMA | None,
     *,
-    ema_warmup: bool = True,
     mesh: jax.sharding.Mesh | None = None,
     compute_dtype: Any = None,
     steps_per_call: int = 1,
@@ -121,13 +141,12 @@ def make_train_call(
         ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)) & (state.bad_step < 0)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        ema = (ema_update(state.ema, params, ema_decay_at(ema_decay, state.step, ema_warmup))
-               if state.ema is not None else None)
-        moved = (params, rest, ema, opt_state)
-        params, rest, ema, opt_state = _select(ok, moved, (state.params, state.rest, state.ema, state.opt_state))
+        average = ema.update(state.ema, params, state.step) if state.ema is not None else None
+        moved = (params, rest, average, opt_state)
+        params, rest, average, opt_state = _select(ok, moved, (state.params, state.rest, state.ema, state.opt_state))
         bad_step = jnp.where((state.bad_step < 0) & ~ok, state.step, state.bad_step)
         step = state.step + ok.astype(state.step.dtype)
-        new = TrainState(params, rest, ema, opt_state, step, bad_step, state.key)
+        new = TrainState(params, rest, average, opt_state, step, bad_step, state.key)
         return new, (loss, metrics)
 
     def call(state: TrainState, dataset_arrays: PyTree, n: Int[Array, ""]):
