@@ -1,17 +1,19 @@
 """Plumbing shared by the experiment scripts: run directories, results.json, argparse types, plots.
 
-Nothing here knows about a particular model family or dataset. A run directory (``--out DIR``) is
-managed with three rules, the same for every script:
+Nothing here knows about a particular model family or dataset. A run directory (``--out DIR``) has one
+owner, :class:`genmodels.train.RunDirectory`, whose rules every script follows:
 
-* a fresh or empty DIR is used as is;
+* a fresh or empty DIR is used as is; a path that is a file is refused;
 * a DIR holding a finished run (``results.json``) is refused unless ``--overwrite`` (which deletes only the
   entries the script says it owns) -- ``--resume`` does not re-open a finished run;
 * a DIR holding an unfinished run (``config.json``, ``metrics.jsonl`` or ``checkpoints/`` but no
   ``results.json``) needs ``--resume`` (continue from the latest checkpoint, with the same config) or
-  ``--overwrite``; a non-empty DIR that is not a run directory is refused.
+  ``--overwrite``; a non-empty DIR that is not a run directory is refused;
+* a DIR is held by one job at a time (``run.lock``); a lock left by a job that is gone is taken over, one
+  held by a live job (or by a job on another host) refuses the run until ``--break-lock``.
 
-``results.json`` is written atomically (temporary file + rename), so a killed run leaves either the old
-file or the new one.
+``results.json`` is written atomically (temporary file + fsync + rename, with Ctrl-C held meanwhile), so a
+killed or interrupted run leaves either the old file or the new one.
 """
 
 from __future__ import annotations
@@ -19,14 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
-RUN_MARKERS = ("results.json", "config.json", "metrics.jsonl", "checkpoints")
+RUN_MARKERS = ("results.json", "config.json", "metrics.jsonl", "checkpoints")  # = gm.train.RUN_MARKERS (no JAX import here)
 
 
 # ---- argparse -------------------------------------------------------------------------------------
@@ -77,7 +77,8 @@ def unit_interval(text: str) -> float:
 
 
 def add_run_args(parser: argparse.ArgumentParser, *, default_steps: int) -> None:
-    """The options every experiment takes: --out, --steps, --checkpoint-every, --resume, --overwrite, --seed."""
+    """The options every experiment takes: --out, --steps, --checkpoint-every, --resume, --overwrite,
+    --break-lock, --seed, --quiet."""
     parser.add_argument("--out", type=Path, required=True, help="run directory (results.json, pictures, checkpoints)")
     parser.add_argument("--steps", type=positive_int, default=default_steps, help="optimiser steps (default %(default)s)")
     parser.add_argument("--checkpoint-every", type=positive_int, default=None,
@@ -85,6 +86,7 @@ def add_run_args(parser: argparse.ArgumentParser, *, default_steps: int) -> None
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue an unfinished run in --out from its latest checkpoint")
     group.add_argument("--overwrite", action="store_true", help="delete a previous run in --out and start afresh")
+    parser.add_argument("--break-lock", action="store_true", help=BREAK_LOCK_HELP)
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="PRNG seed (default %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -92,12 +94,28 @@ def add_run_args(parser: argparse.ArgumentParser, *, default_steps: int) -> None
 # ---- run directories ------------------------------------------------------------------------------
 
 
-class RunDirError(ValueError):
-    """The run directory cannot be used with the given --resume / --overwrite."""
+BREAK_LOCK_HELP = ("take the run directory even if its lock names a job that seems alive (make sure it is not "
+                   "running: two jobs writing one run directory corrupt it)")
 
 
-def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool, owned: Iterable[str], config: dict | None = None) -> Path:
-    """Check (and with ``overwrite`` clear) the run directory ``out`` following the rules of the module docstring.
+def __getattr__(name: str) -> Any:
+    # RunDirError is genmodels' RunDirectoryError, imported on first use so that this module (and --help)
+    # does not import JAX
+    if name == "RunDirError":
+        from genmodels.errors import RunDirectoryError
+
+        return RunDirectoryError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool, owned: Iterable[str], config: Any = None,
+                    break_lock: bool = False) -> Path:  # fmt: skip
+    """Check (and with ``overwrite`` clear) the run directory ``out`` (see the module docstring).
+
+    A thin wrapper of :class:`genmodels.train.RunDirectory`: it takes the directory's lock, applies the
+    rules, writes nothing but a cleared directory, and releases the lock; training then holds the lock
+    through ``fit(run_dir=RunDirectory(...))``. A script that wants the lock for the whole run (evaluation
+    and results included) opens ``with RunDirectory(out, ..., owned=OWNED) as run:`` around it instead.
 
     Args:
         out: the run directory.
@@ -105,46 +123,23 @@ def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool, owned: Iterable
         owned: names (files or folders directly under ``out``) this script writes; ``overwrite`` deletes
             those and nothing else, and refuses if ``out`` holds anything else.
         config: the training config; when resuming, it must equal the ``config.json`` of the run.
+        break_lock: ``--break-lock``.
 
     Returns:
-        ``out`` (created if needed). Raises :class:`RunDirError` with the reason otherwise.
+        ``out`` (created if needed). Raises :class:`RunDirError` (``gm.errors.RunDirectoryError``; its
+        subclass ``RunDirectoryLockedError`` when another job holds ``out``) with the reason otherwise.
     """
-    if resume and overwrite:
-        raise RunDirError("--resume and --overwrite exclude each other.")
-    out = Path(out)
-    owned = set(owned) | set(RUN_MARKERS)
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"--out {out} exists and is not a directory.")
-    entries = sorted(p.name for p in out.iterdir()) if out.exists() else []
-    is_run = any(name in RUN_MARKERS for name in entries)
-    foreign = [name for name in entries if name not in owned]
-    if entries and not is_run:
-        raise RunDirError(f"--out {out} is a non-empty directory that holds no run ({', '.join(entries[:5])}...); "
-                          "choose a new or empty directory.")  # fmt: skip
-    if foreign:
-        raise RunDirError(f"--out {out} holds files this script did not write ({', '.join(foreign[:5])}); "
-                          "refusing to touch it.")  # fmt: skip
-    finished = (out / "results.json").exists()
-    if overwrite:
-        for name in entries:
-            path = out / name
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-    elif finished:
-        raise RunDirError(f"--out {out} holds a finished run (results.json); pass --overwrite to redo it from "
-                          "scratch, or choose a new directory.")  # fmt: skip
-    elif is_run and not resume:
-        raise RunDirError(f"--out {out} holds an unfinished run; pass --resume to continue it from its latest "
-                          "checkpoint, or --overwrite to start afresh.")  # fmt: skip
-    elif resume and config is not None and (out / "config.json").exists():
-        old = json.loads((out / "config.json").read_text())
-        new = json.loads(json.dumps(config, default=str))
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        if diff:
-            detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
-            raise RunDirError(f"--resume with a different config than the run in {out} ({detail}); "
-                              "use the original options or a new --out.")  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    from genmodels.errors import ArgumentError, RunDirectoryError
+    from genmodels.train import RunDirectory
+
+    try:  # the config is compared on resume; a fresh run's config.json is written by fit when training starts
+        run = RunDirectory(out, resume=resume, overwrite=overwrite, owned=tuple(owned), break_lock=break_lock,
+                           config=config if resume else None)  # fmt: skip
+    except ArgumentError as err:
+        raise RunDirectoryError(str(err)) from err
+    with run:
+        pass
+    return Path(out)
 
 
 def to_json(value: Any) -> Any:
@@ -209,12 +204,10 @@ def code_version() -> str | None:
 
 
 def write_json(path: Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_json(data), indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write ``data`` as indented JSON atomically (temporary file, fsync, rename; Ctrl-C held meanwhile)."""
+    from genmodels.train import atomic_write
+
+    return atomic_write(path, json.dumps(to_json(data), indent=2, sort_keys=False) + "\n")
 
 
 # ---- pictures -------------------------------------------------------------------------------------
