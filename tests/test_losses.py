@@ -63,7 +63,7 @@ def _check_minimum(loss_of_model, exact, bump=_bump, tol=0.03):
     ids=["edm", "vp", "ve", "ncsn", "likelihood-ve", "likelihood-vp"],
 )
 def test_dsm_losses_are_minimal_at_the_exact_denoiser(loss, bump):
-    _check_minimum(lambda model: loss(model, X0, KEY), MIX.denoise, bump=bump)
+    _check_minimum(lambda model: loss(model, X0, KEY)[0], MIX.denoise, bump=bump)
 
 
 def test_dsm_loss_equals_the_irreducible_posterior_variance():
@@ -72,7 +72,7 @@ def test_dsm_loss_equals_the_irreducible_posterior_variance():
     target = gm.targets.DiagonalGaussian([1.0, -1.0], std)
     sigmas = np.array([0.1, 0.5, 2.0])
     x0 = target.sample(jax.random.key(2), 40_000)
-    loss = jax.jit(lambda x0, reduction: L.dsm_loss(target, x0, KEY, noise=L.Ladder(sigmas), weighting=L.Constant(), reduction=reduction), static_argnums=1)
+    loss = jax.jit(lambda x0, reduction: L.dsm_loss(target, x0, KEY, noise=L.Ladder(sigmas), weighting=L.Constant(), reduction=reduction)[0], static_argnums=1)
     got = loss(x0, "mean")
     want = np.mean([np.mean(std**2 * s**2 / (std**2 + s**2)) for s in sigmas])
     np.testing.assert_allclose(float(got), want, rtol=0.03)
@@ -85,8 +85,8 @@ def test_edm_loss_with_edm_model_and_metrics():
     model = gm.models.EDMModel(net, sigma_data=0.7)
     # net = 0 at init, so D = c_skip x and the loss is the c_skip denoiser's loss with sigma_data = 0.7
     c_skip = lambda x, s: (0.49 / (0.49 + s**2))[:, None] * x  # noqa: E731
-    loss, metrics = nnx.jit(lambda m: L.edm_loss(m, X0, KEY, with_metrics=True))(model)
-    np.testing.assert_allclose(float(loss), float(jax.jit(lambda: L.edm_loss(c_skip, X0, KEY, sigma_data=0.7))()), rtol=1e-5)
+    loss, metrics = nnx.jit(lambda m: L.edm_loss(m, X0, KEY))(model)
+    np.testing.assert_allclose(float(loss), float(jax.jit(lambda: L.edm_loss(c_skip, X0, KEY, sigma_data=0.7)[0])()), rtol=1e-5)
     assert set(metrics) == {"loss", "denoise_mse"}
 
 
@@ -154,11 +154,11 @@ GAUSS_X = gm.targets.DiagonalGaussian(MEAN, np.sqrt(VAR)).sample(jax.random.key(
     ids=["exact", "ssm", "ssm-rademacher", "ssm-vr"],
 )
 def test_score_matching_objectives_match_the_closed_form(loss, rtol):
-    got = float(jax.jit(lambda x: loss(_gaussian_model_score, x, KEY, reduction="sum"))(GAUSS_X))
+    got = float(jax.jit(lambda x: loss(_gaussian_model_score, x, KEY, reduction="sum")[0])(GAUSS_X))
     want = _closed_form_j()
     scale = abs(np.trace(A)) + 0.5 * (np.trace(A @ np.diag(VAR) @ A.T) + np.sum((A @ (MEAN - B)) ** 2))
     assert abs(got - want) < rtol * scale, (got, want)
-    np.testing.assert_allclose(float(jax.jit(lambda x: loss(_gaussian_model_score, x, KEY))(GAUSS_X)), got / D, rtol=1e-5)
+    np.testing.assert_allclose(float(jax.jit(lambda x: loss(_gaussian_model_score, x, KEY)[0])(GAUSS_X)), got / D, rtol=1e-5)
 
 
 @pytest.mark.parametrize("loss", [L.exact_score_matching_loss, functools.partial(L.ssm_loss, variance_reduction=True)])
@@ -168,7 +168,7 @@ def test_score_matching_is_minimal_at_the_exact_noisy_score(loss):
     def bump(x, sigma):  # of the size of the score, ~ 1 / sigma
         return jnp.tanh(x) / jnp.sqrt(sigma**2 + 0.04)[:, None]
 
-    _check_minimum(lambda model: loss(model, X0, KEY, noise=noise), MIX.score, bump=bump)
+    _check_minimum(lambda model: loss(model, X0, KEY, noise=noise)[0], MIX.score, bump=bump)
 
 
 def test_exact_score_matching_guards_dimension():
@@ -185,12 +185,12 @@ def _exact_path_fn(mix, path, parameterization):
     """The exact network fn(x_t, t) of ``parameterization`` on ``path`` for the mixture (t of shape (batch,))."""
 
     def fn(x_t, t):
-        if parameterization == "velocity":
+        if isinstance(parameterization, gm.denoisers.Velocity):
             return velocity(mix, x_t, t, path)
         a, b = path.alpha(t)[:, None], path.noise_std(t)[:, None]
         d = mix.denoise(x_t / a, path.sigma(t))
         eps = (x_t - a * d) / b
-        return {"eps": eps, "v": a * eps - b * d, "score": -eps / b}[parameterization]
+        return {gm.denoisers.Eps: eps, gm.denoisers.V: a * eps - b * d, gm.denoisers.Score: -eps / b}[type(parameterization)]
 
     return fn
 
@@ -201,40 +201,45 @@ def _t_bump(x, t):
 
 def test_cfm_loss_is_minimal_at_the_marginal_velocity():
     lin = gm.paths.Linear()
-    _check_minimum(lambda fn: L.cfm_loss(fn, X0, KEY), lambda x, t: velocity(MIX, x, t, lin), bump=_t_bump)
+    _check_minimum(lambda fn: L.cfm_loss(fn, X0, KEY)[0], lambda x, t: velocity(MIX, x, t, lin), bump=_t_bump)
 
 
 @pytest.mark.parametrize(
     "path, param",
-    [(gm.paths.Cosine(), "v"), (gm.paths.Cosine(), "velocity"), (gm.paths.Linear(), "eps"), (gm.paths.VP(), "eps")],
+    [
+        (gm.paths.Cosine(), gm.denoisers.V()),
+        (gm.paths.Cosine(), gm.denoisers.Velocity()),
+        (gm.paths.Linear(), gm.denoisers.Eps()),
+        (gm.paths.VP(), gm.denoisers.Eps()),
+    ],
     ids=["cosine-v", "cosine-velocity", "linear-eps", "vp-eps"],
 )
 def test_path_loss_is_minimal_at_the_exact_prediction(path, param):
     exact = _exact_path_fn(MIX, path, param)
-    t_min = 1e-3 if param == "eps" else None
-    t_max = 0.999 if param == "eps" else None
+    t_min = 1e-3 if isinstance(param, gm.denoisers.Eps) else None
+    t_max = 0.999 if isinstance(param, gm.denoisers.Eps) else None
 
     def loss(fn):
         model = PathModel(fn, path, param)
-        return L.path_loss(model, X0, KEY, t_min=t_min, t_max=t_max)
+        return L.path_loss(model, X0, KEY, t_min=t_min, t_max=t_max)[0]
 
     _check_minimum(loss, exact, bump=_t_bump)
 
 
 def test_flow_losses_bad_arguments():
-    model = PathModel(lambda x, t: x, gm.paths.Cosine(), "v")
-    with pytest.raises(ValueError, match="velocity"):
-        L.path_loss(model, X0, KEY, parameterization="velocity")
+    model = PathModel(lambda x, t: x, gm.paths.Cosine(), gm.denoisers.V())
+    with pytest.raises(ValueError, match="Velocity"):
+        L.path_loss(model, X0, KEY, parameterization=gm.denoisers.Velocity())
     with pytest.raises(ValueError, match="sigma_min"):
         L.path_loss(model, X0, KEY, sigma_min=0.1)
     with pytest.raises(ValueError, match="Linear"):
         L.cfm_loss(PathModel(lambda x, t: x, gm.paths.Cosine()), X0, KEY)
-    assert np.isfinite(float(L.cfm_loss(lambda x, t: x, X0, KEY, sigma_min=0.1)))
+    assert np.isfinite(float(L.cfm_loss(lambda x, t: x, X0, KEY, sigma_min=0.1)[0]))
 
 
 def test_ot_cfm_trains_under_jit():
     model = PathModel(gm.nets.MLP(2, 16, 1, rngs=nnx.Rngs(0)))
-    loss, grads = nnx.jit(nnx.value_and_grad(lambda m, x, k: L.ot_cfm_loss(m, x, k)))(model, X0[:64], KEY)
+    (loss, _), grads = nnx.jit(nnx.value_and_grad(lambda m, x, k: L.ot_cfm_loss(m, x, k), has_aux=True))(model, X0[:64], KEY)
     assert np.isfinite(float(loss))
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
 
@@ -281,14 +286,15 @@ def test_ot_coupling():
     x0, x1 = MIX.sample(jax.random.key(7), n), jax.random.normal(jax.random.key(8), (n, 2))
     c = np.asarray(L.squared_distances(x0, x1), dtype=np.float64)
     best = c[linear_sum_assignment(c)].sum()
-    exact = np.asarray(jax.jit(L.OTCoupling(method="exact"))(KEY, x0, x1))
+    pair = jax.jit(lambda coupling, *args: coupling(*args))  # a coupling is a pytree: its numbers are traced
+    exact = np.asarray(pair(L.ExactCoupling(), KEY, x0, x1))
     np.testing.assert_allclose(np.sort(exact, axis=0), np.sort(np.asarray(x1), axis=0))  # a permutation
     np.testing.assert_allclose(np.sum((np.asarray(x0) - exact) ** 2), best, rtol=1e-4)
-    paired = np.asarray(jax.jit(L.OTCoupling())(KEY, x0, x1))
+    paired = np.asarray(pair(L.SinkhornCoupling(), KEY, x0, x1))
     assert all(np.any(np.all(row == np.asarray(x1), axis=1)) for row in paired)  # rows of x1
     assert np.sum((np.asarray(x0) - paired) ** 2) < 0.5 * c.trace()
-    with pytest.raises(ValueError, match="method"):
-        L.OTCoupling(method="hungarian")
+    with pytest.raises(TypeError, match="coupling"):  # a coupling is a value, not a method name
+        L.cfm_loss(lambda x, t: x, x0, KEY, coupling="hungarian")
     with pytest.raises(ValueError, match="square"):
         L.assignment(jnp.zeros((3, 4)))
     np.testing.assert_array_equal(L.assignment(jnp.ones((1, 1))), [0])
@@ -316,8 +322,8 @@ def test_reflow_loss_vanishes_for_a_deterministic_straight_coupling():
         z = (x_t - (1 - t) * MU) / ((1 - t) * STD + t)
         return (1 - STD) * z - MU
 
-    assert float(jax.jit(lambda: L.reflow_loss(v, (x0, x1), KEY))()) < 1e-8
-    assert float(jax.jit(lambda: L.reflow_loss(lambda x, t: v(x, t) + 0.1, {"x0": x0, "x1": x1}, KEY))()) > 5e-3
+    assert float(jax.jit(lambda: L.reflow_loss(v, (x0, x1), KEY)[0])()) < 1e-8
+    assert float(jax.jit(lambda: L.reflow_loss(lambda x, t: v(x, t) + 0.1, {"x0": x0, "x1": x1}, KEY)[0])()) > 5e-3
     with pytest.raises(ValueError, match="one shape"):
         L.reflow_loss(v, (x0, x1[:5]), KEY)
 
@@ -362,7 +368,7 @@ def test_with_label_dropout_and_conditional_training_batch():
     net = gm.nets.MLP(2, 16, 1, rngs=nnx.Rngs(0), num_classes=3)
     model = gm.models.EDMModel(net)
     labels = jnp.arange(64) % 3
-    loss = L.with_label_dropout(spy, 1.0, 3)(model, {"x": X0[:64], "labels": labels}, KEY)
+    loss, _ = L.with_label_dropout(spy, 1.0, 3)(model, {"x": X0[:64], "labels": labels}, KEY)
     assert np.isfinite(float(loss)) and bool(jnp.all(seen["labels"] == 3))
     with pytest.raises(ValueError, match="labels"):
         L.with_label_dropout(spy, 0.1, 3)(model, X0[:64], KEY)
@@ -382,7 +388,7 @@ def test_with_label_dropout_and_conditional_training_batch():
 )
 def test_batch_validation(batch, err, match):
     if err is None:
-        assert np.isfinite(float(L.edm_loss(MIX, batch, KEY)))
+        assert np.isfinite(float(L.edm_loss(MIX, batch, KEY)[0]))
         return
     with pytest.raises(err, match=match):
         L.edm_loss(MIX, batch, KEY)
@@ -399,8 +405,8 @@ def test_losses_are_trainer_loss_fns():
     """functools.partial(loss, **options)(model, batch, key), differentiated through the nnx model."""
     model = gm.models.EDMModel(gm.nets.MLP(2, 16, 1, rngs=nnx.Rngs(0)))
     loss_fn = functools.partial(L.edm_loss, p_mean=-1.0)
-    step = nnx.jit(nnx.value_and_grad(loss_fn))
-    loss, grads = step(model, X0[:128], KEY)
+    step = nnx.jit(nnx.value_and_grad(loss_fn, has_aux=True))
+    (loss, _), grads = step(model, X0[:128], KEY)
     assert np.isfinite(float(loss))
     assert float(sum(jnp.sum(jnp.abs(g)) for g in jax.tree.leaves(grads))) > 0
 
@@ -426,7 +432,7 @@ def test_training_end_to_end_on_eight_gaussians(family):
     def step(model, opt, key):
         k_data, k_loss = jax.random.split(key)
         x0 = MIX.sample(k_data, 512)
-        loss, grads = nnx.value_and_grad(lambda m: loss_fn(m, x0, k_loss))(model)
+        (loss, _), grads = nnx.value_and_grad(lambda m: loss_fn(m, x0, k_loss), has_aux=True)(model)
         opt.update(model, grads)
         return loss
 

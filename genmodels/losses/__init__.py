@@ -1,19 +1,31 @@
-"""Training losses: pure functions ``loss(model, batch, key, **options) -> scalar`` (or (scalar, metrics)
-with ``with_metrics=True``), usable as a trainer ``loss_fn`` through ``functools.partial``.
+"""Training losses: pure functions ``loss(model, batch, key, **options) -> (loss, metrics)`` -- a scalar
+and a dict of scalar metrics (with ``"loss"``), always -- usable as a trainer ``loss_fn`` through
+``functools.partial``. Each loss asks for the ``gm.protocols`` model it trains and refuses another kind
+with a ``gm.errors.ProtocolError`` (plain callables are taken at their word; see ``_common``). Options
+are values: couplings, noise distributions, weightings, ``gm.denoisers`` parameterizations; numbers in
+them are traced leaves. ``reduction`` ("mean" | "sum") and ``projection`` are static ``Literal`` names.
 
 * denoising score matching: :func:`dsm_loss` composed from a noise distribution (:class:`LogNormal`,
   :class:`LogUniform`, :class:`Ladder`, :class:`PathTime`) and a weighting (:class:`EDMWeighting`,
   :class:`SigmaSquaredScore`, :class:`LikelihoodWeighting`, :class:`Constant`); presets
   :func:`edm_loss`, :func:`vp_loss`, :func:`ve_loss`, :func:`ncsn_loss` (:func:`ncsn_sigmas`);
 * score matching without denoising: :func:`ssm_loss` (SSM, SSM-VR), :func:`exact_score_matching_loss`;
-* flow matching: :func:`path_loss` (any path, eps / v / score / velocity target), :func:`cfm_loss`
-  (I-CFM, rectified flow), :func:`ot_cfm_loss` with :class:`OTCoupling` (:func:`sinkhorn`,
-  :func:`assignment`), reflow (:func:`reflow_pairs`, :func:`reflow_loss`, :func:`straightness`);
+* flow matching: :func:`path_loss` (any path, the target of the model's parameterization value),
+  :func:`cfm_loss` (I-CFM, rectified flow), :func:`ot_cfm_loss` with a coupling
+  (:class:`SinkhornCoupling`, :class:`ExactCoupling`; :func:`sinkhorn`, :func:`assignment`), reflow
+  (:func:`reflow_pairs`, :func:`reflow_loss`, :func:`straightness`);
 * classifier-free guidance training: :func:`drop_labels`, :func:`with_label_dropout`.
+
+A model with a learned loss weighting (``gm.protocols.HasLearnedWeighting``, EDM2) is trained by the
+denoising losses on exp(-u(sigma)) L + u(sigma) per row.
 """
 
 from genmodels.losses._cfg import drop_labels as drop_labels, with_label_dropout as with_label_dropout
-from genmodels.losses._common import split_batch as split_batch
+from genmodels.losses._common import (
+    LossAndMetrics as LossAndMetrics,
+    Reduction as Reduction,
+    split_batch as split_batch,
+)
 from genmodels.losses._dsm import (
     dsm_loss as dsm_loss,
     edm_loss as edm_loss,
@@ -42,9 +54,15 @@ from genmodels.losses._noise import (
     ncsn_sigmas as ncsn_sigmas,
 )
 from genmodels.losses._ot import (
-    OTCoupling as OTCoupling,
+    AbstractCoupling as AbstractCoupling,
+    ExactCoupling as ExactCoupling,
+    SinkhornCoupling as SinkhornCoupling,
     assignment as assignment,
     sinkhorn as sinkhorn,
     squared_distances as squared_distances,
 )
-from genmodels.losses._score import exact_score_matching_loss as exact_score_matching_loss, ssm_loss as ssm_loss
+from genmodels.losses._score import (
+    Projection as Projection,
+    exact_score_matching_loss as exact_score_matching_loss,
+    ssm_loss as ssm_loss,
+)

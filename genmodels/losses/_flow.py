@@ -1,13 +1,16 @@
 """Regression on a path's own coordinates: conditional flow matching and its relatives.
 
-On a path x_t = a(t) x0 + b(t) x1 (x1 = eps ~ N(0, I), t = 0 at the data) a ``PathModel`` predicts
+On a path x_t = a(t) x0 + b(t) x1 (x1 = eps ~ N(0, I), t = 0 at the data) a path model
+(``gm.protocols.AbstractPathModel``, e.g. ``gm.models.PathModel``) predicts what its parameterization
+value says, and the value owns the regression target (``gm.denoisers``):
 
-    velocity: a' x0 + b' x1     eps: x1     v: a x1 - b x0     score: -x1 / b
+    Velocity(): a' x0 + b' x1    Eps(): x1    V(): a x1 - b x0    Score(): -x1 / b    X0(): x0
 
-and is trained by E_{t, x0, x1} w(t) ||pred(x_t, t) - target||^2 (:func:`path_loss`). On the Linear
+It is trained by E_{t, x0, x1} w(t) ||pred(x_t, t) - target||^2 (:func:`path_loss`). On the Linear
 path with the velocity target this is conditional flow matching / rectified flow (Lipman et al. 2023;
 Liu et al. 2023; Tong et al. 2023, I-CFM), whose minimiser is the marginal velocity
-E[x1 - x0 | x_t]; with an :class:`OTCoupling` of each minibatch it is OT-CFM; on the Cosine path it is
+E[x1 - x0 | x_t]; with a coupling of each minibatch (:class:`SinkhornCoupling`, :class:`ExactCoupling`)
+it is OT-CFM; on the Cosine path it is
 the variance-preserving (trigonometric) flow. Reflow retrains on (sample, noise) pairs produced by the
 model's own ODE (:func:`reflow_pairs`, :func:`reflow_loss`) and :func:`straightness` measures how far
 the flow is from straight lines.
@@ -19,42 +22,87 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
-from genmodels._checks import check_known, check_positive
-from genmodels.losses._common import check_data, finish, row_error, rows_of, split_batch
-from genmodels.losses._ot import OTCoupling
-from genmodels.models._common import call_net, check_batch_labels
+from genmodels._arrays import like
+from genmodels._checks import check_positive, is_concrete
 from genmodels.denoisers import AbstractParameterization, Velocity
-from genmodels.models._path import PathModel, velocity
+from genmodels.errors import ArgumentError, ArgumentTypeError, ProtocolError
+from genmodels.losses._common import (
+    MODEL_PROTOCOLS,
+    LossAndMetrics,
+    Reduction,
+    check_data,
+    finish,
+    refuse,
+    row_error,
+    rows_of,
+    split_batch,
+)
+from genmodels.losses._ot import AbstractCoupling, SinkhornCoupling
+from genmodels.models._common import call_net, check_batch_labels
+from genmodels.models._path import velocity
 from genmodels.paths import AbstractPath, Linear
+from genmodels.protocols import AbstractPathModel
 from genmodels.samplers._base import AbstractDenoiserSampler
 from genmodels.samplers._driver import sample, solve
 
+Predictor = Callable[[Array, Array, Array | None], Array]
 
-def _resolve(model, path, parameterization):
-    """(predict(x_t, t, labels), path, parameterization) for a PathModel or a raw fn(x_t, t)."""
-    if isinstance(model, PathModel):
-        if parameterization is not None and type(parameterization) is not type(model.parameterization):
-            raise ValueError(
-                f"the model predicts {model.parameterization!r} but the loss asked for {parameterization!r}."
-            )
-        if path is not None and type(path) is not type(model.path):
-            raise ValueError(f"the model lives on {type(model.path).__name__} but the loss asked for {type(path).__name__}.")
-        return model.predict, model.path, model.parameterization
-    if not callable(model):
-        raise TypeError(f"model must be a gm.models.PathModel or a callable fn(x_t, t), got {type(model).__name__}.")
-    parameterization = Velocity() if parameterization is None else parameterization
+
+def _check_parameterization(parameterization: Any) -> None:
     if not isinstance(parameterization, AbstractParameterization):
-        raise TypeError(f"parameterization must be a gm.denoisers parameterization value (Eps(), V(), ...), got {parameterization!r}.")
+        raise ArgumentTypeError(
+            "parameterization must be a gm.denoisers parameterization value (Eps(), V(), Score(), Velocity(), "
+            f"X0()), got {parameterization!r}."
+        )
+
+
+def _path_model(model: AbstractPathModel, path, parameterization, needed_by: str):
+    """A path model's own (predict, path, parameterization), refusing one that predicts something else."""
+    own = model.parameterization
+    if parameterization is not None and type(parameterization) is not type(own):
+        raise ArgumentError(
+            f"{needed_by} regresses the {type(parameterization).__name__}() target, but the model predicts "
+            f"{type(own).__name__}() (its parameterization); build the model with "
+            f"parameterization=gm.denoisers.{type(parameterization).__name__}() or pass the model's own."
+        )
+    if path is not None and type(path) is not type(model.path):
+        raise ArgumentError(
+            f"{needed_by} regresses on the {type(path).__name__} path, but the model lives on "
+            f"{type(model.path).__name__}; build the model on gm.paths.{type(path).__name__}()."
+        )
+    return model.predict, model.path, own
+
+
+def resolve(model: Any, path: Any, parameterization: Any, needed_by: str) -> tuple[Predictor, AbstractPath, Any]:
+    """(predict(x_t, t, labels), path, parameterization) for a path model or a plain fn(x_t, t[, labels]).
+
+    A ``gm.protocols.AbstractPathModel`` brings its own path and parameterization, and must match those
+    asked for (when given); any other ``gm.protocols`` model is refused (a ProtocolError: an ``EDMModel``
+    is a denoiser, trained by ``edm_loss``); a plain callable predicts ``parameterization`` (default
+    ``Velocity()``) on ``path`` (default ``Linear()``).
+    """
+    if parameterization is not None:
+        _check_parameterization(parameterization)
+    if path is not None and not isinstance(path, AbstractPath):
+        raise ArgumentTypeError(f"path must be a gm.paths path, got {type(path).__name__}.")
+    if isinstance(model, AbstractPathModel):
+        return _path_model(model, path, parameterization, needed_by)
+    if isinstance(model, MODEL_PROTOCOLS):
+        refuse(
+            model, needed_by, "a gm.protocols.AbstractPathModel (or a plain predictor fn(x_t, t))",
+            "A path loss regresses a network in a path's own coordinates; train a denoiser model with "
+            "gm.losses.edm_loss / dsm_loss, or build gm.models.PathModel(net, path, parameterization).",
+        )
+    if not callable(model):
+        raise ProtocolError(
+            f"{needed_by} needs model to be a gm.protocols.AbstractPathModel or a callable fn(x_t, t), got "
+            f"{type(model).__name__}."
+        )
+    parameterization = Velocity() if parameterization is None else parameterization
     path = Linear() if path is None else path
-    if not isinstance(path, AbstractPath):
-        raise TypeError(f"path must be a gm.paths path, got {type(path).__name__}.")
     return (lambda x, t, labels: call_net(model, x, t, labels)), path, parameterization
-
-
-def _target(path, parameterization, t, x0, x1):
-    return parameterization.target(path, t, x0, x1)
 
 
 def _regress(predict, path, parameterization, x0, x1, labels, key, *, t_min, t_max, sigma_min, weighting, reduction):
@@ -64,47 +112,25 @@ def _regress(predict, path, parameterization, x0, x1, labels, key, *, t_min, t_m
     hi = path.t_max if t_max is None else t_max
     t = jax.random.uniform(k_t, (n,), x0.dtype, minval=lo, maxval=hi)
     x_t = rows_of(path.alpha(t), x0) * x0 + rows_of(path.noise_std(t), x0) * x1
-    if sigma_min:
-        x_t = x_t + sigma_min * jax.random.normal(k_xi, x0.shape, x0.dtype)
-    err = row_error(predict(x_t, t, labels) - _target(path, parameterization, t, x0, x1), reduction)
+    if not (is_concrete(sigma_min) and float(sigma_min) == 0.0):
+        x_t = x_t + like(sigma_min, x0) * jax.random.normal(k_xi, x0.shape, x0.dtype)
+    err = row_error(predict(x_t, t, labels) - parameterization.target(path, t, x0, x1), reduction)
     w = jnp.ones_like(t) if weighting is None else weighting(t)
     return jnp.mean(w * err), err
 
 
-def path_loss(
-    model: Any,
-    batch: Any,
-    key: PRNGKeyArray,
-    *,
-    path: AbstractPath | None = None,
-    parameterization: str | None = None,
-    coupling: OTCoupling | None = None,
-    sigma_min: float = 0.0,
-    t_min: float | None = None,
-    t_max: float | None = None,
-    weighting: Callable[[Array], Array] | None = None,
-    reduction: str = "mean",
-    with_metrics: bool = False,
-):
-    """E_t w(t) ||pred(x_t, t) - target||^2 with t ~ U(t_min, t_max) (default the path's range).
-
-    Args:
-        model: a ``gm.models.PathModel`` (its path and parameterisation are used), or a callable
-            ``fn(x_t, t)`` predicting ``parameterization`` (default "velocity") on ``path`` (default
-            Linear).
-        batch: x0 (batch, ...) or (x0, labels) / dict.
-        coupling: pairs each data row with a noise row of the minibatch (``OTCoupling()`` for OT-CFM);
-            default independent noise.
-        sigma_min: std of extra Gaussian noise added to x_t with the target unchanged (Tong et al.'s
-            I-CFM with sigma > 0); velocity models only.
-        weighting: w(t), default 1.
-        t_min, t_max: the range of t; the eps and score targets need b(t_min) > 0 (e.g. t_min=1e-3 on
-            the Linear path) and the score target diverges as b -> 0.
-    """
-    predict, path, parameterization = _resolve(model, path, parameterization)
-    if sigma_min and not isinstance(parameterization, Velocity):
-        raise ValueError("sigma_min > 0 only applies to a velocity target (I-CFM).")
+def _fit_path(predict, path, parameterization, batch, key, *, coupling, sigma_min, t_min, t_max, weighting, reduction):
+    """The regression of :func:`path_loss` on a resolved predictor: validation, noise, coupling, loss."""
     check_positive("sigma_min", sigma_min, allow_zero=True)
+    if not isinstance(parameterization, Velocity) and not (is_concrete(sigma_min) and float(sigma_min) == 0.0):
+        raise ArgumentError(
+            f"sigma_min > 0 only applies to a Velocity() target (I-CFM); the model predicts "
+            f"{type(parameterization).__name__}()."
+        )
+    if coupling is not None and not isinstance(coupling, AbstractCoupling):
+        raise ArgumentTypeError(
+            f"coupling must be a gm.losses coupling (SinkhornCoupling(), ExactCoupling()) or None, got {coupling!r}."
+        )
     x0, labels = split_batch(batch)
     k_noise, k_pair, k_t = jax.random.split(key, 3)
     x1 = jax.random.normal(k_noise, x0.shape, x0.dtype)
@@ -114,7 +140,49 @@ def path_loss(
         predict, path, parameterization, x0, x1, labels, k_t,
         t_min=t_min, t_max=t_max, sigma_min=sigma_min, weighting=weighting, reduction=reduction,
     )
-    return finish(loss, {"mse": jnp.mean(err)}, with_metrics)
+    return finish(loss, {"mse": jnp.mean(err)})
+
+
+def path_loss(
+    model: Any,
+    batch: Any,
+    key: PRNGKeyArray,
+    *,
+    path: AbstractPath | None = None,
+    parameterization: AbstractParameterization | None = None,
+    coupling: AbstractCoupling | None = None,
+    sigma_min: Float[Any, ""] = 0.0,
+    t_min: Float[Any, ""] | None = None,
+    t_max: Float[Any, ""] | None = None,
+    weighting: Callable[[Array], Array] | None = None,
+    reduction: Reduction = "mean",
+) -> LossAndMetrics:
+    """E_t w(t) ||pred(x_t, t) - target||^2 with t ~ U(t_min, t_max) (default the path's range), where
+    target = ``parameterization.target(path, t, x0, x1)`` (x1 the noise).
+
+    Args:
+        model: a ``gm.protocols.AbstractPathModel`` such as ``gm.models.PathModel`` (its path and
+            parameterization are used; ``path`` / ``parameterization``, when given, must be the model's),
+            or a callable ``fn(x_t, t)`` predicting ``parameterization`` (default ``gm.denoisers.Velocity()``)
+            on ``path`` (default Linear). Other ``gm.protocols`` models are a ProtocolError.
+        batch: x0 (batch, ...) or (x0, labels) / dict.
+        coupling: pairs each data row with a noise row of the minibatch (``SinkhornCoupling()`` or
+            ``ExactCoupling()`` for OT-CFM); default independent noise.
+        sigma_min: std of extra Gaussian noise added to x_t with the target unchanged (Tong et al.'s
+            I-CFM with sigma > 0); ``Velocity()`` models only. May be traced.
+        weighting: w(t), default 1.
+        t_min, t_max: the range of t; the eps and score targets need b(t_min) > 0 (e.g. t_min=1e-3 on
+            the Linear path) and the score target diverges as b -> 0. May be traced.
+        reduction: squared error per row averaged ("mean") or summed ("sum") over the data dimensions.
+
+    Returns:
+        (loss, {"loss", "mse"}): mse is the unweighted squared error averaged over the batch.
+    """
+    predict, path, parameterization = resolve(model, path, parameterization, "path_loss")
+    return _fit_path(
+        predict, path, parameterization, batch, key, coupling=coupling, sigma_min=sigma_min,
+        t_min=t_min, t_max=t_max, weighting=weighting, reduction=reduction,
+    )
 
 
 def cfm_loss(
@@ -122,18 +190,19 @@ def cfm_loss(
     batch: Any,
     key: PRNGKeyArray,
     *,
-    sigma_min: float = 0.0,
-    coupling: OTCoupling | None = None,
-    reduction: str = "mean",
-    with_metrics: bool = False,
-):
+    sigma_min: Float[Any, ""] = 0.0,
+    coupling: AbstractCoupling | None = None,
+    reduction: Reduction = "mean",
+) -> LossAndMetrics:
     """Conditional flow matching on the Linear path, x_t = (1 - t) x0 + t x1, target x1 - x0, t ~ U(0, 1):
     I-CFM (``sigma_min`` > 0 adds N(0, sigma_min^2) to x_t), rectified flow (sigma_min = 0), OT-CFM
-    (``coupling=OTCoupling()``, or :func:`ot_cfm_loss`). The model is a velocity ``PathModel`` on the
-    Linear path or a callable ``u(x_t, t)``."""
-    return path_loss(
-        model, batch, key, path=Linear(), parameterization=Velocity(), coupling=coupling,
-        sigma_min=sigma_min, reduction=reduction, with_metrics=with_metrics,
+    (``coupling=SinkhornCoupling()``, or :func:`ot_cfm_loss`). The model is a ``Velocity()``
+    ``gm.models.PathModel`` on the Linear path or a callable ``u(x_t, t)``; a denoiser model (an
+    ``EDMModel``) is a ProtocolError. Returns (loss, {"loss", "mse"})."""
+    predict, path, parameterization = resolve(model, Linear(), Velocity(), "cfm_loss")
+    return _fit_path(
+        predict, path, parameterization, batch, key, coupling=coupling, sigma_min=sigma_min,
+        t_min=None, t_max=None, weighting=None, reduction=reduction,
     )
 
 
@@ -142,16 +211,17 @@ def ot_cfm_loss(
     batch: Any,
     key: PRNGKeyArray,
     *,
-    sigma_min: float = 0.0,
-    method: str = "sinkhorn",
-    reduction: str = "mean",
-    with_metrics: bool = False,
-):
-    """OT-CFM: :func:`cfm_loss` with each minibatch re-paired by ``OTCoupling(method)``."""
-    return cfm_loss(
-        model, batch, key, sigma_min=sigma_min, coupling=OTCoupling(method=method),
-        reduction=reduction, with_metrics=with_metrics,
-    )
+    sigma_min: Float[Any, ""] = 0.0,
+    coupling: AbstractCoupling = SinkhornCoupling(),
+    reduction: Reduction = "mean",
+) -> LossAndMetrics:
+    """OT-CFM: :func:`cfm_loss` with each minibatch re-paired by ``coupling`` (default
+    ``SinkhornCoupling()``; ``ExactCoupling()`` for small batches)."""
+    if not isinstance(coupling, AbstractCoupling):
+        raise ArgumentTypeError(
+            f"coupling must be a gm.losses coupling (SinkhornCoupling(), ExactCoupling()), got {coupling!r}."
+        )
+    return cfm_loss(model, batch, key, sigma_min=sigma_min, coupling=coupling, reduction=reduction)
 
 
 # ---- reflow --------------------------------------------------------------------------------------
@@ -176,30 +246,30 @@ def reflow_loss(
     batch: Any,
     key: PRNGKeyArray,
     *,
-    reduction: str = "mean",
-    with_metrics: bool = False,
-):
+    reduction: Reduction = "mean",
+) -> LossAndMetrics:
     """Flow matching on fixed (x0, x1) pairs (from :func:`reflow_pairs`): batch is (x0, x1), (x0, x1,
-    labels) or {"x0": x0, "x1": x1[, "labels": labels]}; Linear path, velocity target x1 - x0."""
+    labels) or {"x0": x0, "x1": x1[, "labels": labels]}; Linear path, velocity target x1 - x0. The model
+    is as for :func:`cfm_loss`. Returns (loss, {"loss", "mse"})."""
     if isinstance(batch, dict):
         if "x0" not in batch or "x1" not in batch:
-            raise ValueError(f"a dict reflow batch needs keys 'x0' and 'x1', got {sorted(batch)}.")
+            raise ArgumentError(f"a dict reflow batch needs keys 'x0' and 'x1', got {sorted(batch)}.")
         x0, x1, labels = batch["x0"], batch["x1"], batch.get("labels")
     elif isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
         x0, x1 = batch[0], batch[1]
         labels = batch[2] if len(batch) == 3 else None
     else:
-        raise ValueError("a reflow batch is (x0, x1), (x0, x1, labels) or a dict with 'x0' and 'x1'.")
+        raise ArgumentError("a reflow batch is (x0, x1), (x0, x1, labels) or a dict with 'x0' and 'x1'.")
     x0, x1 = check_data(x0, "reflow x0"), check_data(x1, "reflow x1")
     if x0.shape != x1.shape:
-        raise ValueError(f"reflow x0 and x1 must have one shape, got {x0.shape} and {x1.shape}.")
+        raise ArgumentError(f"reflow x0 and x1 must have one shape, got {x0.shape} and {x1.shape}.")
     labels = check_batch_labels(labels, x0)
-    predict, path, parameterization = _resolve(model, Linear(), Velocity())
+    predict, path, parameterization = resolve(model, Linear(), Velocity(), "reflow_loss")
     loss, err = _regress(
         predict, path, parameterization, x0, x1, labels, key,
         t_min=None, t_max=None, sigma_min=0.0, weighting=None, reduction=reduction,
     )
-    return finish(loss, {"mse": jnp.mean(err)}, with_metrics)
+    return finish(loss, {"mse": jnp.mean(err)})
 
 
 def straightness(
@@ -222,7 +292,7 @@ def straightness(
     the data dimensions, averaged over the batch).
     """
     if path is None:
-        path = model.path if isinstance(model, PathModel) else Linear()
+        path = model.path if isinstance(model, AbstractPathModel) else Linear()
     sol = solve(model, sampler, key, shape, noise=noise, save_trajectory=True)
     traj, sig = sol.trajectory, sol.levels
     t = path.inverse_sigma(sig)

@@ -10,9 +10,13 @@
   O(n^2) work per bidding round and typically a few hundred to a few thousand rounds: about 10 ms
   for n = 64 but about 1 s for n = 256 on a busy 2-core CPU, so it suits small batches and tests;
   training minibatches use the Sinkhorn coupling (about 15 ms for n = 256, 50 sweeps).
-* :class:`OTCoupling`: re-pairs a (data, noise) batch for OT-CFM (Tong et al. 2023; Pooladian et al.
-  2023). Every data row is kept once (so its label stays with it); the noise row is drawn from the
-  Sinkhorn plan's row ("sinkhorn", default) or given by the assignment ("exact").
+* Couplings re-pair a (data, noise) batch for OT-CFM (Tong et al. 2023; Pooladian et al. 2023), as
+  values: :class:`SinkhornCoupling` draws each data row's noise row from the Sinkhorn plan's row,
+  :class:`ExactCoupling` permutes the noise by the assignment. Every data row is kept once (so its
+  label stays with it). A new coupling is one subclass of :class:`AbstractCoupling`.
+
+Numbers are traced leaves (``epsilon``, ``tol``): a new value reuses the compiled program. Counts that
+set the program's loops stay static (``iterations``).
 
 At the default epsilon = 0.05 x mean cost, 50 Sinkhorn sweeps converge (marginal error < 1e-2) on a
 256-point batch of 8 Gaussians against N(0, I), and the plan's cost is about 1.25x the exact OT cost
@@ -21,14 +25,21 @@ At the default epsilon = 0.05 x mean cost, 50 Sinkhorn sweeps converge (marginal
 
 from __future__ import annotations
 
+import abc
 import math
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
-from genmodels._checks import check_known, check_positive
+from genmodels._arrays import Number, like, number
+from genmodels._checks import check_count, check_positive
+from genmodels.errors import ArgumentError
+
+# eps of the auction's scaling phases, 0.25 x 0.2^k, in float64 (cast to the cost's dtype at use)
+_PHASE_EPS = 0.25 * 0.2 ** np.arange(64, dtype=np.float64)
 
 
 def squared_distances(x: Float[Array, "n *dims"], y: Float[Array, "m *dims"]) -> Float[Array, "n m"]:
@@ -43,22 +54,21 @@ def _check_cost(cost, square: bool = False):
     cost = jnp.asarray(cost)
     if cost.ndim != 2 or (square and cost.shape[0] != cost.shape[1]):
         want = "a square (n, n)" if square else "an (n, m)"
-        raise ValueError(f"cost must be {want} matrix, got shape {tuple(cost.shape)}.")
+        raise ArgumentError(f"cost must be {want} matrix, got shape {tuple(cost.shape)}.")
     if not jnp.issubdtype(cost.dtype, jnp.floating):
         cost = cost.astype(jnp.result_type(float))
     return cost
 
 
-def sinkhorn(cost: Float[Array, "n m"], epsilon: float = 0.05, iterations: int = 50) -> Float[Array, "n m"]:
+def sinkhorn(cost: Float[Array, "n m"], epsilon: Float[ArrayLike, ""] = 0.05, iterations: int = 50) -> Float[Array, "n m"]:
     """Entropic OT plan between uniform marginals (rows sum to 1/n, columns to 1/m after the last
-    iteration), regularisation eps = ``epsilon`` * mean(cost); ``iterations`` (static) Sinkhorn sweeps
-    in one ``lax.scan``."""
+    iteration), regularisation eps = ``epsilon`` * mean(cost) (``epsilon`` may be traced);
+    ``iterations`` (static) Sinkhorn sweeps in one ``lax.scan``."""
     cost = _check_cost(cost)
-    if not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations must be an int >= 1, got {iterations!r}.")
+    iterations = check_count("iterations", iterations)
     check_positive("epsilon", epsilon)
     n, m = cost.shape
-    eps = epsilon * jnp.maximum(jnp.mean(cost), jnp.finfo(cost.dtype).tiny)
+    eps = like(epsilon, cost) * jnp.maximum(jnp.mean(cost), jnp.finfo(cost.dtype).tiny)
     log_a, log_b = -math.log(n), -math.log(m)
 
     def sweep(carry, _):
@@ -72,23 +82,35 @@ def sinkhorn(cost: Float[Array, "n m"], epsilon: float = 0.05, iterations: int =
     return jnp.exp((f[:, None] + g[None, :] - cost) / eps)
 
 
-def assignment(cost: Float[Array, "n n"], tol: float = 1e-4, max_rounds: int = 100_000) -> Int[Array, " n"]:
+def _phases(n: int, tol: Float[ArrayLike, ""]) -> Int[ArrayLike, ""]:
+    """Number of eps-scaling phases, 0.25 x 0.2^k down to tol / n: a Python int for a concrete ``tol``,
+    a traced int otherwise (at most the 64 tabulated phases)."""
+    if not isinstance(tol, jax.core.Tracer):
+        return min(len(_PHASE_EPS), max(1, math.ceil(math.log(n / (4.0 * float(tol))) / math.log(5.0)) + 1))
+    k = jnp.ceil(jnp.log(n / (4.0 * tol)) / math.log(5.0)).astype(jnp.int32) + 1
+    return jnp.clip(k, 1, len(_PHASE_EPS))
+
+
+def assignment(
+    cost: Float[Array, "n n"], tol: Float[ArrayLike, ""] = 1e-4, max_rounds: int = 100_000
+) -> Int[Array, " n"]:
     """Permutation ``perm`` (row i -> column perm[i]) minimising sum_i cost[i, perm[i]].
 
     Auction algorithm (Bertsekas 1988) with eps-scaling: eps starts at range(C) / 4 and shrinks 5x per
     phase down to tol * range(C) / n, which guarantees a total cost within tol * range(C) of the
-    optimum. ``max_rounds`` bounds the bidding rounds per phase (a safety net: rows still unassigned
-    then are matched to the free columns in order).
+    optimum (``tol`` may be traced: the phases run in a ``lax.fori_loop``). ``max_rounds`` bounds the
+    bidding rounds per phase (a safety net: rows still unassigned then are matched to the free columns
+    in order).
     """
     cost = _check_cost(cost, square=True)
     n = cost.shape[0]
     if n == 1:
         return jnp.zeros((1,), jnp.int32)
     check_positive("tol", tol)
-    phases = max(1, math.ceil(math.log(n / (4.0 * tol)) / math.log(5.0)) + 1)
     span = jnp.maximum(jnp.max(cost) - jnp.min(cost), jnp.finfo(cost.dtype).tiny)
     benefit = -(cost - jnp.min(cost)) / span  # in [-1, 0]: prices stay O(1) in float32
-    eps_final = tol / n
+    eps_final = like(tol / n, cost)
+    phase_eps = like(_PHASE_EPS, cost)
     idx = jnp.arange(n)
 
     def person_of(owner):
@@ -119,10 +141,11 @@ def assignment(cost: Float[Array, "n n"], tol: float = 1e-4, max_rounds: int = 1
         prices, owner, _ = jax.lax.while_loop(cond, body, (prices, owner, jnp.asarray(0)))
         return prices, owner
 
-    prices = jnp.zeros((n,), cost.dtype)
-    for k in range(phases):
-        eps = jnp.maximum(0.25 * 0.2**k, eps_final).astype(cost.dtype)
-        prices, owner = phase(prices, eps)
+    def scaled(k, carry):
+        return phase(carry[0], jnp.maximum(phase_eps[k], eps_final))
+
+    start = (jnp.zeros((n,), cost.dtype), jnp.full((n,), -1, jnp.int32))
+    _, owner = jax.lax.fori_loop(0, _phases(n, tol), scaled, start)
     perm = person_of(owner)
     # safety net (only if max_rounds was hit): pair the free rows with the free columns in order
     rows_order = jnp.argsort(perm >= 0, stable=True)
@@ -132,29 +155,55 @@ def assignment(cost: Float[Array, "n n"], tol: float = 1e-4, max_rounds: int = 1
     return perm.at[rows_order].set(fill)
 
 
-class OTCoupling(eqx.Module):
-    """Minibatch OT pairing of data x0 with noise x1 (squared Euclidean cost).
 
-    ``method="sinkhorn"`` (default): for each data row i a noise row is drawn from row i of the
-    entropic plan (``epsilon`` relative to the mean cost, ``iterations`` sweeps); noise rows may repeat.
-    ``method="exact"``: x1 is permuted by :func:`assignment` (``tol``), a bijection (small batches).
-    Call: ``coupling(key, x0, x1) -> x1_paired`` (same shape as x1, row i paired with x0[i]).
+
+# ---- couplings ----------------------------------------------------------------------------------------
+
+
+class AbstractCoupling(eqx.Module):
+    """A pairing of data x0 with noise x1 within a minibatch (squared Euclidean cost).
+
+    Call: ``coupling(key, x0, x1) -> x1_paired`` (same shape as x1; row i paired with x0[i]).
     """
 
-    method: str = eqx.field(default="sinkhorn", static=True)
-    epsilon: float = 0.05
-    iterations: int = eqx.field(default=50, static=True)
-    tol: float = 1e-4
+    @abc.abstractmethod
+    def pair(
+        self, key: PRNGKeyArray, x0: Float[Array, "batch *dims"], x1: Float[Array, "batch *dims"]
+    ) -> Float[Array, "batch *dims"]:
+        """The noise rows re-ordered (or re-drawn) to pair with the data rows."""
 
-    def __check_init__(self):
-        check_known("method", self.method, ("exact", "sinkhorn"))
-
-    def __call__(self, key: PRNGKeyArray, x0: Array, x1: Array) -> Array:
+    def __call__(
+        self, key: PRNGKeyArray, x0: Float[Array, "batch *dims"], x1: Float[Array, "batch *dims"]
+    ) -> Float[Array, "batch *dims"]:
         if x0.shape != x1.shape:
-            raise ValueError(f"OT coupling needs data and noise of one shape, got {x0.shape} and {x1.shape}.")
+            raise ArgumentError(f"OT coupling needs data and noise of one shape, got {x0.shape} and {x1.shape}.")
+        return self.pair(key, x0, x1)
+
+
+class SinkhornCoupling(AbstractCoupling):
+    """Each data row i draws its noise row from row i of the entropic OT plan (:func:`sinkhorn`, with
+    ``epsilon`` relative to the mean cost and ``iterations`` sweeps); noise rows may repeat.
+
+    ``epsilon`` is a traced leaf (a new value reuses the compiled program); ``iterations`` is static.
+    """
+
+    epsilon: Number = eqx.field(default=0.05, converter=number("epsilon", low=0.0))
+    iterations: int = eqx.field(default=50, static=True, converter=lambda n: check_count("iterations", n))
+
+    def pair(self, key, x0, x1):
         cost = jax.lax.stop_gradient(squared_distances(x0, x1))
-        if self.method == "exact":
-            return x1[assignment(cost, self.tol)]
         plan = sinkhorn(cost, self.epsilon, self.iterations)
         cols = jax.random.categorical(key, jnp.log(jnp.maximum(plan, jnp.finfo(plan.dtype).tiny)), axis=1)
         return x1[cols]
+
+
+class ExactCoupling(AbstractCoupling):
+    """x1 permuted by the optimal assignment (:func:`assignment`, within ``tol`` x range of the cost): a
+    bijection, exact OT between the two uniform batches. Its cost grows fast with the batch (about 1 s
+    for 256 rows on a 2-core CPU), so it suits small batches. ``tol`` is a traced leaf."""
+
+    tol: Number = eqx.field(default=1e-4, converter=number("tol", low=0.0))
+
+    def pair(self, key, x0, x1):
+        cost = jax.lax.stop_gradient(squared_distances(x0, x1))
+        return x1[assignment(cost, self.tol)]
