@@ -1,6 +1,7 @@
 """genmodels.train: optimiser/EMA math, training, exact resume (stop and SIGKILL), NaN handling, corrupt
 checkpoints, data-parallel equivalence (4 simulated CPU devices), steps_per_call, early stopping."""
 
+import functools
 import json
 import math
 import os
@@ -289,8 +290,9 @@ def test_corrupt_or_mismatched_checkpoint_is_a_clear_error(tmp_path):
     kw = dict(key=jax.random.key(0), log=QUIET, checkpoints=gm.train.Checkpoints(every=5))
     gm.train.fit(Net(), mse, ds, steps=5, run_dir=tmp_path / "run", **kw)
     kw["run_dir"] = gm.train.RunDirectory(tmp_path / "run", resume=True)
-    with pytest.raises(gm.train.CheckpointError, match="does not match"):
+    with pytest.raises(gm.train.CheckpointError, match="does not match") as err:
         gm.train.fit(Net(width=8), mse, ds, steps=10, **kw)
+    assert "params['l1']['bias']" in str(err.value) and "(16,)" in str(err.value) and "(8,)" in str(err.value)
     files = [p for p in (tmp_path / "run" / "checkpoints" / "5" / "arrays").rglob("*") if p.is_file()]
     data_files = [p for p in files if p.stat().st_size > 0 and "metadata" not in p.name]
     for p in data_files:  # flip bytes in the stored arrays
@@ -389,3 +391,102 @@ def test_four_device_data_parallel_matches_one_device(tmp_path, compilation_cach
     assert res["devices"] == 4
     assert res["max_abs"] < 1e-5 * max(1.0, res["max_param"])
     assert "divisible" in res["err"] and "4 devices" in res["err"]
+
+
+# ------------------------------------------------------------------------------------- policies as values
+def test_policies_are_small_checked_values():
+    ck = gm.train.Checkpoints(every=4)
+    assert [s for s in range(1, 13) if ck.due(s, end=s == 10)] == [4, 8, 10, 12]
+    assert not gm.train.Checkpoints().due(4, end=False) and gm.train.Checkpoints().due(4, end=True)
+    val = gm.train.Validation(lambda m: 0.0, every=5, patience=2)
+    assert [s for s in range(1, 13) if val.due(s, 12)] == [5, 10, 12]
+    rec, seen = gm.train.ValidationRecord(), []
+    for step, value in enumerate([3.0, 1.0, 2.0, 1.0, 0.5, 0.7, 0.9], start=1):
+        rec, improved = val.record(rec, value, step)
+        seen.append((improved, rec.bad_count, rec.stopped))
+    assert seen == [(True, 0, False), (True, 0, False), (False, 1, False), (False, 2, True),
+                    (True, 0, False), (False, 1, False), (False, 2, True)]  # fmt: skip
+    assert rec.best_value == 0.5 and rec.best_step == 5
+    assert gm.train.ValidationRecord.from_meta(rec.to_meta()) == rec
+    with pytest.raises(FloatingPointError, match="nan at step 7"):
+        gm.train.Validation(lambda m: float("nan")).evaluate(None, 7)
+    ex = gm.train.Execution(steps_per_call=6)
+    assert [ex.call_length(s, 20, 4, None) for s in (0, 4, 6, 8, 12, 18)] == [4, 2, 2, 4, 4, 2]
+    assert gm.train.EMA(0.9, warmup=False).decay_at(0) == pytest.approx(0.9)
+    for bad, match in [(lambda: gm.train.Checkpoints(every=0), "every"), (lambda: gm.train.Logging(every=-1), "every"),
+                       (lambda: gm.train.Validation(3.0), "callable"), (lambda: gm.train.EMA(-0.1), "decay"),
+                       (lambda: gm.train.Execution(compute_dtype=jnp.int32), "compute_dtype")]:  # fmt: skip
+        with pytest.raises((ValueError, TypeError), match=match):
+            bad()
+
+
+def test_fingerprint_names_what_differs():
+    from genmodels.train._fingerprint import describe, fingerprint_diff, optimizer_fingerprint
+
+    def loss(m, b, k, *, scale):
+        return scale * m(), {}
+
+    assert "scale=2.0" in " ".join(describe(functools.partial(loss, scale=2.0)).values())
+    p = {"w": jnp.ones(3)}
+
+    def fp(opt, lossf=functools.partial(loss, scale=1.0)):
+        return {"optimizer": optimizer_fingerprint(opt, opt.init(p)), "loss": describe(lossf)}
+
+    base = fp(gm.train.adamw(1e-3))
+    assert fingerprint_diff(base, fp(gm.train.adamw(1e-3))) == []
+    assert "hyper-parameters differ" in fingerprint_diff(base, fp(gm.train.adamw(2e-3)))[0]
+    assert "ScaleByAdamState" in fingerprint_diff(base, fp(optax.sgd(1e-3)))[0]
+    assert "scale=1.0 -> " in fingerprint_diff(base, fp(gm.train.adamw(1e-3), functools.partial(loss, scale=3.0)))[0]
+
+
+def test_negative_or_nan_learning_rate_is_refused():
+    ds = ArrayDataset(np.zeros((4, 1), np.float32), batch_size=2)
+    loss = gm.train.scalar_loss(lambda m, b, k: m() + 0.0 * b.sum())
+    for opt, match in [(optax.sgd(-0.1), "is 0.1.*does not descend"), (gm.train.adamw(lambda t: 1e-3 - 1e-5 * t), "at step 101"),
+                       (optax.adam(lambda t: jnp.where(t > 500, jnp.nan, 1e-3)), "nan at step 501")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            gm.train.fit(Scalar(1.0), loss, ds, key=jax.random.key(0), steps=1000, optimizer=opt, log=QUIET)
+    with pytest.raises(ValueError, match="learning_rate"):
+        gm.train.adamw(-1e-3)
+    with pytest.raises(TypeError, match="scalar_loss"):  # a loss returns (loss, metrics); scalars are adapted
+        gm.train.fit(Scalar(1.0), lambda m, b, k: m(), ds, key=jax.random.key(0), steps=1, log=QUIET)
+
+
+def _scaled(m, b, k, *, scale):
+    return scale * m() ** 2 + 0.0 * b.sum(), {}
+
+
+def test_resume_refuses_what_would_silently_differ(tmp_path):
+    """Without a config, the checkpoint's fingerprint guards a resume: fewer steps than done, another optimiser
+    (structure or hyper-parameters), loss (bound keywords) or dataset are errors naming what differs; a
+    validation returning NaN is an error naming the step; a resume whose checkpoints are gone starts afresh
+    without a second history in metrics.jsonl."""
+    ds = ArrayDataset(np.arange(8, dtype=np.float32)[:, None], batch_size=2)
+    run = tmp_path / "run"
+
+    def go(steps, *, resume=True, optimizer=optax.sgd(0.1), scale=1.0, data=ds, **kw):
+        return gm.train.fit(Scalar(1.0), functools.partial(_scaled, scale=scale), data, key=jax.random.key(0),
+                            steps=steps, optimizer=optimizer, ema=None, log=QUIET,
+                            run_dir=gm.train.RunDirectory(run, resume=resume), **kw)  # fmt: skip
+
+    first = go(4, resume=False, checkpoints=gm.train.Checkpoints(every=2))
+    for kw, match in [({"steps": 2}, "steps=2 is fewer than the 4 steps"),
+                      ({"optimizer": optax.sgd(0.2)}, "hyper-parameters differ.*0.1.*0.2"),
+                      ({"optimizer": optax.adam(0.1)}, "optimiser's state differs"),
+                      ({"scale": 2.0}, "loss differs.*scale=1.0 ->.*scale=2.0"),
+                      ({"data": ArrayDataset(np.ones((8, 1), np.float32), 2)}, "data differs"),
+                      ({"data": ArrayDataset(np.arange(6, dtype=np.float32)[:, None], 2)}, "length 8 -> 6")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            go(**{"steps": 6, **kw})
+    assert go(4).step == 4 and float(go(4).model.w[...]) == float(first.model.w[...])
+    with pytest.raises(FloatingPointError, match="nan at step 2"):  # never a silent best_model=None
+        gm.train.fit(Scalar(1.0), functools.partial(_scaled, scale=1.0), ds, key=jax.random.key(0), steps=4,
+                     optimizer=optax.sgd(0.1), log=QUIET, validation=gm.train.Validation(lambda m: math.nan, every=2))
+    import shutil
+
+    shutil.rmtree(run / "checkpoints")
+    with pytest.warns(UserWarning, match="holds no checkpoint"):
+        again = go(4)
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows == again.history and len(rows) == 2  # one history: the earlier run's rows are gone
+    assert rows[0] == {"step": 0, "event": "start"} and rows[1]["step"] == 4

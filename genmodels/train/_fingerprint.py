@@ -200,8 +200,24 @@ def _learning_rates(optimizer: Any) -> list[Any]:
     return found
 
 
+def _first_update(optimizer: Any) -> jax.Array:
+    p = jnp.zeros((), jnp.float32)
+    return optimizer.update(jnp.ones((), jnp.float32), optimizer.init(p), p)[0]
+
+
 def check_learning_rates(optimizer: Any, steps: int) -> None:
-    """Refuse a negative or non-finite learning rate (a number, or a schedule evaluated over ``0..steps``)."""
+    """Refuse a negative or non-finite learning rate: the first update of a scalar parameter at 0 with
+    gradient 1 must not be positive (ascent) or NaN, and every schedule the optimiser holds as a
+    ``learning_rate`` is evaluated over ``0..steps`` (2048 points at most)."""
+    try:
+        first = float(jax.jit(_first_update, static_argnums=0)(optimizer))
+    except Exception:  # noqa: BLE001 - an optimiser tied to a parameter structure: the schedules are checked
+        first = 0.0
+    if not first <= 0.0:
+        raise ArgumentError(
+            f"the optimizer's first update of a parameter with gradient +1 is {first}: it does not descend. A "
+            "learning rate must be finite and >= 0 (a negative one is gradient ascent)."
+        )
     points = np.unique(np.concatenate([np.arange(min(steps, 1000) + 1), np.linspace(0, steps, 1001).round()]))
     points = np.pad(points, (0, 2048 - len(points)), mode="edge").astype(np.int32)  # one shape: one compile
     for lr in _learning_rates(optimizer):
