@@ -15,6 +15,7 @@ from genmodels import errors as errors, protocols as protocols
 from genmodels import data as data, train as train
 from genmodels import guidance as guidance, losses as losses, models as models, nets as nets
 from genmodels.samplers._driver import sample as sample, solve as solve
+from genmodels import likelihood as likelihood
 from genmodels.likelihood import bits_per_dim as bits_per_dim, log_prob as log_prob
 
 __version__ = "0.1.0"

@@ -10,14 +10,19 @@ N(0, sigma_max^2 I): the density of the model at sigma_min, exact up to the solv
 as one augmented system (x, delta log p) with diffrax in u = log sigma, where dx/du = x - D and
 d delta/du = div_x (x - D) (the same integral: dsigma = sigma du).
 
-The divergence is either exact (the trace of the Jacobian from one forward pass and one Jacobian-vector
-product per input dimension; for small dimensions) or Hutchinson's unbiased estimate
-E_v[v^T J v] with probes v (Rademacher or Gaussian) drawn once from ``key`` and held fixed for the whole
-solve, so that the integrand is one smooth ODE; ``num_probes`` probes are averaged.
+The divergence estimator is a value (``trace=``): :class:`ExactTrace` (the trace of the Jacobian from one
+forward pass and one Jacobian-vector product per input dimension; for small dimensions) or
+:class:`Hutchinson` (the unbiased estimate E_v[v^T J v] with ``num_probes`` probes v per row, drawn once
+from ``key`` by a probe value, :class:`Rademacher` or :class:`Gaussian`, and held fixed for the whole
+solve, so that the integrand is one smooth ODE). A new estimator is one subclass of
+:class:`AbstractTraceEstimator`. :func:`log_prob` returns the log-densities; :func:`log_prob_result`
+returns them with the solve's diagnostics in a :class:`LogProbResult`.
 """
 
 from __future__ import annotations
 
+import abc
+import functools
 import math
 from typing import Any
 
@@ -28,7 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from genmodels._checks import check_finite, check_float_dtype, check_known, is_concrete
+from genmodels._checks import check_count, check_finite, check_float_dtype, is_concrete
+from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.samplers._adaptive import (
     check_max_steps,
     check_sigma_range,
@@ -45,21 +51,114 @@ from genmodels.samplers._driver import _check_key
 _FIRST_STEP_FRACTION = 1.0 / 64
 
 
-class LogProbStats(eqx.Module):
-    """Diagnostics of a :func:`log_prob` solve.
+# ---- Hutchinson probes and trace estimators: variants are values ---------------------------------------
+
+
+class AbstractProbe(eqx.Module):
+    """A distribution of Hutchinson probes v with E[v v^T] = I, so that E[v^T J v] = tr J."""
+
+    @abc.abstractmethod
+    def sample(self, key: PRNGKeyArray, shape: tuple[int, ...], dtype: Any) -> Float[Array, "..."]:
+        """Probes of ``shape`` and ``dtype``."""
+
+
+class Rademacher(AbstractProbe):
+    """v_i = +-1 with probability 1/2 each (``jax.random.rademacher``): the lowest-variance probe."""
+
+    def sample(self, key, shape, dtype):
+        return jax.random.rademacher(key, shape, dtype)
+
+
+class Gaussian(AbstractProbe):
+    """v ~ N(0, I) (``jax.random.normal``)."""
+
+    def sample(self, key, shape, dtype):
+        return jax.random.normal(key, shape, dtype)
+
+
+class AbstractTraceEstimator(eqx.Module):
+    """How :func:`log_prob` takes the divergence div_x g = tr(dg/dx) of the field g(x) = x - D(x, sigma).
+
+    The solve evaluates J v for every tangent v of :meth:`tangents` (one Jacobian-vector product each, all
+    sharing one linearisation) and combines them with :meth:`divergence`. An estimator holds no arrays
+    (it is static under ``jit``); the probes it draws are held fixed for the whole solve, so that the
+    integrand is one smooth ODE.
+    """
+
+    @abc.abstractmethod
+    def tangents(self, key: PRNGKeyArray, x: Float[Array, "batch *dims"]) -> Float[Array, "n batch *dims"]:
+        """The n tangents v, each of x's shape."""
+
+    @abc.abstractmethod
+    def divergence(
+        self, tangents: Float[Array, "n batch *dims"], jvps: Float[Array, "n batch *dims"]
+    ) -> Float[Array, " batch"]:
+        """div_x g per row, from the tangents and their products J v."""
+
+
+class ExactTrace(AbstractTraceEstimator):
+    """The exact trace: ``dim`` Jacobian-vector products per evaluation (dim = prod(dims)), with the basis
+    vector e_j in every row, so row i of J e_j is column j of row i's Jacobian (a denoiser treats rows
+    independently) and tr J = sum_j (J e_j)_j row by row. For small dimensions."""
+
+    def tangents(self, key, x):
+        batch, dims = x.shape[0], x.shape[1:]
+        d = math.prod(dims)
+        eye = jnp.eye(d, dtype=x.dtype)[:, None, :]
+        return jnp.broadcast_to(eye, (d, batch, d)).reshape((d, batch) + dims)
+
+    def divergence(self, tangents, jvps):
+        d, batch = tangents.shape[0], tangents.shape[1]
+        return jnp.einsum("jbj->b", jvps.reshape(d, batch, d))
+
+
+class Hutchinson(AbstractTraceEstimator):
+    """Hutchinson's unbiased estimate tr J ~ mean_k v_k^T J v_k over ``num_probes`` probes per row.
+
+    The probes are drawn once as ``probe.sample(key, (num_probes, *x.shape), x.dtype)`` (so every row gets
+    its own) and held fixed for the solve; ``num_probes`` (an int >= 1) sets a shape, so it is static.
+    ``probe`` is :class:`Rademacher` (default) or :class:`Gaussian`, or any :class:`AbstractProbe`.
+    """
+
+    num_probes: int = eqx.field(default=1, static=True, converter=functools.partial(check_count, "num_probes"))
+    probe: AbstractProbe = Rademacher()
+
+    def __check_init__(self):
+        if isinstance(self.probe, str):
+            raise ArgumentError(
+                f"probe is a value since genmodels 0.2.0: gm.likelihood.Rademacher() or gm.likelihood.Gaussian(), "
+                f"not the string {self.probe!r}."
+            )
+        if not isinstance(self.probe, AbstractProbe):
+            raise ArgumentTypeError(
+                f"probe must be a gm.likelihood probe (Rademacher() or Gaussian()), got {type(self.probe).__name__}."
+            )
+
+    def tangents(self, key, x):
+        return self.probe.sample(key, (self.num_probes,) + tuple(x.shape), x.dtype)
+
+    def divergence(self, tangents, jvps):
+        n, batch = tangents.shape[0], tangents.shape[1]
+        return jnp.mean(jnp.sum((tangents * jvps).reshape(n, batch, -1), axis=-1), axis=0)
+
+
+class LogProbResult(eqx.Module):
+    """The result of a :func:`log_prob_result` solve.
 
     Attributes:
+        log_prob: log p(x) in nats, shape ``(batch,)``; equal to ``prior_log_prob + delta_log_prob``.
         nfe: evaluations of the augmented vector field; each is one forward pass of the model plus
-            ``dim`` (exact trace) or ``num_probes`` (Hutchinson) Jacobian-vector products.
+            ``dim`` (:class:`ExactTrace`) or ``num_probes`` (:class:`Hutchinson`) Jacobian-vector products.
         num_steps: diffrax's attempted steps (rejected ones included).
         latent: x(sigma_max), shape ``(batch, *dims)``.
         prior_log_prob: log N(latent; 0, sigma_max^2 I), shape ``(batch,)``.
-        delta_log_prob: the divergence integral, shape ``(batch,)``; log_prob = prior + delta.
+        delta_log_prob: the divergence integral, shape ``(batch,)``.
     """
 
+    log_prob: Float[Array, " batch"]
     nfe: Int[Array, ""]
     num_steps: Int[Array, ""]
-    latent: Array
+    latent: Float[Array, "batch *dims"]
     prior_log_prob: Float[Array, " batch"]
     delta_log_prob: Float[Array, " batch"]
 
@@ -71,28 +170,14 @@ def _gaussian_log_prob(z, sigma):
     return -0.5 * sq / sigma**2 - 0.5 * d * jnp.log(2 * jnp.pi * sigma**2)
 
 
-def _probes(key, shape, num_probes, probe, dtype):
-    full = (num_probes,) + tuple(shape)
-    if probe == "rademacher":
-        return jax.random.rademacher(key, full, dtype)
-    return jax.random.normal(key, full, dtype)
-
-
 @eqx.filter_jit
-def _log_prob(model, x, key, sigma_min, sigma_max, rtol, atol, solver, trace, num_probes, probe, max_steps):
+def _log_prob(model, x, key, sigma_min, sigma_max, rtol, atol, solver, trace, max_steps):
     dtype = x.dtype
-    batch, dims = x.shape[0], x.shape[1:]
-    d = math.prod(dims)
+    batch = x.shape[0]
     denoiser = Denoiser(model)
     lo, hi = checked_range(sigma_min, sigma_max, dtype)
     u0, u1 = jnp.log(lo), jnp.log(hi)
-
-    if trace == "exact":
-        # the same basis vector e_j in every row: row i of J e_j is column j of row i's Jacobian
-        # (a denoiser treats rows independently), so diag entries come out row by row.
-        tangents = jnp.broadcast_to(jnp.eye(d, dtype=dtype)[:, None, :], (d, batch, d)).reshape((d, batch) + dims)
-    else:
-        tangents = _probes(key, x.shape, num_probes, probe, dtype)
+    tangents = trace.tangents(key, x)
 
     def field(u, state, args):
         y, _ = state
@@ -101,12 +186,7 @@ def _log_prob(model, x, key, sigma_min, sigma_max, rtol, atol, solver, trace, nu
             return z - denoiser(z, jnp.exp(u))
 
         gy, g_lin = jax.linearize(g, y)
-        jv = jax.vmap(g_lin)(tangents)  # (n, batch, *dims)
-        if trace == "exact":
-            div = jnp.einsum("jbj->b", jv.reshape(d, batch, d))
-        else:
-            div = jnp.mean(jnp.sum((tangents * jv).reshape(num_probes, batch, d), axis=-1), axis=0)
-        return gy, div
+        return gy, trace.divergence(tangents, jax.vmap(g_lin)(tangents))
 
     term, y0 = dfx.ODETerm(field), (x, jnp.zeros((batch,), dtype))
     sol = dfx.diffeqsolve(
@@ -125,8 +205,54 @@ def _log_prob(model, x, key, sigma_min, sigma_max, rtol, atol, solver, trace, nu
     z, delta = z[-1], delta[-1]
     prior = _gaussian_log_prob(z, hi)
     num_steps = sol.stats["num_steps"]
-    stats = LogProbStats(solver_nfe(solver, num_steps), jnp.asarray(num_steps, jnp.int32), z, prior, delta)
-    return prior + delta, stats
+    nfe = solver_nfe(solver, num_steps)
+    return LogProbResult(prior + delta, nfe, jnp.asarray(num_steps, jnp.int32), z, prior, delta)
+
+
+def _check_trace(trace: Any) -> None:
+    if isinstance(trace, str):
+        raise ArgumentError(
+            "trace is a value since genmodels 0.2.0: gm.likelihood.ExactTrace() or "
+            f"gm.likelihood.Hutchinson(num_probes, probe), not the string {trace!r}."
+        )
+    if not isinstance(trace, AbstractTraceEstimator):
+        raise ArgumentTypeError(
+            "trace must be a gm.likelihood trace estimator (ExactTrace() or Hutchinson(num_probes, probe)), "
+            f"got {type(trace).__name__}."
+        )
+
+
+def log_prob_result(
+    model: Any,
+    x: Float[Array, "batch *dims"],
+    key: PRNGKeyArray,
+    *,
+    sigma_min: float = 0.002,
+    sigma_max: float = 80.0,
+    trace: AbstractTraceEstimator = ExactTrace(),
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    solver: dfx.AbstractSolver = dfx.Dopri5(),
+    max_steps: int = 4096,
+) -> LogProbResult:
+    """:func:`log_prob` with its diagnostics: a :class:`LogProbResult` (log_prob, nfe, num_steps, latent,
+    and the prior and divergence terms). Arguments as in :func:`log_prob`."""
+    _check_trace(trace)
+    check_max_steps(max_steps)
+    check_sigma_range(sigma_min, sigma_max)
+    check_tolerances(rtol, atol)
+    check_solver(solver, sde=False, adaptive=True)
+    _check_key(key)
+    x = jnp.asarray(x)
+    check_float_dtype("x", x)
+    if x.ndim < 2:
+        raise ArgumentError(f"x must have shape (batch, *dims) with at least one data dimension, got {tuple(x.shape)}.")
+    if x.size == 0:
+        raise ArgumentError(f"x must be non-empty, got shape {tuple(x.shape)}.")
+    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    x = check_finite("x", x, "log_prob needs finite data")
+    numbers = [jnp.asarray(v, dtype=x.dtype) for v in (sigma_min, sigma_max, rtol, atol)]
+    return _log_prob(model, x, key, *numbers, solver, trace, max_steps)
 
 
 def log_prob(
@@ -136,61 +262,37 @@ def log_prob(
     *,
     sigma_min: float = 0.002,
     sigma_max: float = 80.0,
-    trace: str = "exact",
-    num_probes: int = 1,
-    probe: str = "rademacher",
+    trace: AbstractTraceEstimator = ExactTrace(),
     rtol: float = 1e-5,
     atol: float = 1e-5,
     solver: dfx.AbstractSolver = dfx.Dopri5(),
     max_steps: int = 4096,
-    return_stats: bool = False,
-) -> Float[Array, " batch"] | tuple[Float[Array, " batch"], LogProbStats]:
+) -> Float[Array, " batch"]:
     """log p(x) in nats of the diffusion model's probability-flow ODE, one value per row of x.
 
     One compiled program (``eqx.filter_jit``): x, the key, the model's arrays and the numbers sigma_min,
     sigma_max, rtol, atol are traced, so new data, keys, parameters or tolerances reuse it; x's shape,
-    ``trace``, ``num_probes``, ``probe``, ``max_steps`` and the solver type are static.
+    the trace estimator (its ``num_probes`` and probe type), ``max_steps`` and the solver type are static.
+    The diagnostics (nfe, steps, latent, the two terms) come from :func:`log_prob_result`.
 
     Args:
         model: a denoiser D(x, sigma) or anything ``gm.sample`` accepts as a continuous model.
         x: data of shape ``(batch, *dims)`` (floating, finite), taken as the state at sigma_min.
-        key: PRNG key for the Hutchinson probes, drawn once as
-            ``jax.random.rademacher(key, (num_probes, *x.shape))`` (or ``jax.random.normal``), so every
-            row gets its own probes; unused with ``trace="exact"``.
+        key: PRNG key for the Hutchinson probes (see :class:`Hutchinson`); unused by :class:`ExactTrace`.
         sigma_min, sigma_max: the ODE's range; the prior is N(0, sigma_max^2 I).
-        trace: ``"exact"`` (dim Jacobian-vector products per evaluation) or ``"hutchinson"``.
-        num_probes: Hutchinson probes averaged per evaluation (>= 1).
-        probe: ``"rademacher"`` or ``"gaussian"`` probes.
+        trace: the divergence estimator, a value: :class:`ExactTrace` (default; dim Jacobian-vector
+            products per evaluation) or :class:`Hutchinson` ``(num_probes, probe)``.
         rtol, atol: PID tolerances of the adaptive solve (on x and on the log-density integral).
         solver: adaptive explicit Runge-Kutta solver from diffrax.
         max_steps: bound on attempted steps; running out raises a runtime error saying so.
-        return_stats: also return a :class:`LogProbStats` (nfe, steps, latent, the two terms).
 
     Returns:
-        ``(batch,)`` log-densities in nats, or ``(log_prob, stats)``.
+        ``(batch,)`` log-densities in nats.
     """
-    check_known("trace", trace, ("exact", "hutchinson"))
-    check_known("probe", probe, ("rademacher", "gaussian"))
-    if not isinstance(num_probes, int) or isinstance(num_probes, bool) or num_probes < 1:
-        raise ValueError(f"num_probes must be a Python int >= 1, got {num_probes!r}.")
-    check_max_steps(max_steps)
-    check_sigma_range(sigma_min, sigma_max)
-    check_tolerances(rtol, atol)
-    check_solver(solver, sde=False, adaptive=True)
-    if not isinstance(return_stats, bool):
-        raise TypeError(f"return_stats must be a bool, got {return_stats!r}.")
-    _check_key(key)
-    x = jnp.asarray(x)
-    check_float_dtype("x", x)
-    if x.ndim < 2:
-        raise ValueError(f"x must have shape (batch, *dims) with at least one data dimension, got {tuple(x.shape)}.")
-    if x.size == 0:
-        raise ValueError(f"x must be non-empty, got shape {tuple(x.shape)}.")
-    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
-    x = check_finite("x", x, "log_prob needs finite data")
-    numbers = [jnp.asarray(v, dtype=x.dtype) for v in (sigma_min, sigma_max, rtol, atol)]
-    lp, stats = _log_prob(model, x, key, *numbers, solver, trace, num_probes, probe, max_steps)
-    return (lp, stats) if return_stats else lp
+    return log_prob_result(
+        model, x, key, sigma_min=sigma_min, sigma_max=sigma_max, trace=trace, rtol=rtol, atol=atol,
+        solver=solver, max_steps=max_steps,
+    ).log_prob  # fmt: skip
 
 
 def bits_per_dim(log_prob_nats: Array, num_dims: int, num_levels: int = 256, data_range: float = 2.0) -> Array:
@@ -208,12 +310,10 @@ def bits_per_dim(log_prob_nats: Array, num_dims: int, num_levels: int = 256, dat
         num_levels: discrete levels per dimension (256 for 8-bit images).
         data_range: length of the interval the levels are mapped to (2 for [-1, 1]).
     """
-    if not isinstance(num_dims, int) or isinstance(num_dims, bool) or num_dims < 1:
-        raise ValueError(f"num_dims must be a Python int >= 1, got {num_dims!r}.")
-    if not isinstance(num_levels, int) or isinstance(num_levels, bool) or num_levels < 2:
-        raise ValueError(f"num_levels must be a Python int >= 2, got {num_levels!r}.")
+    num_dims = check_count("num_dims", num_dims)
+    num_levels = check_count("num_levels", num_levels, minimum=2)
     if is_concrete(data_range) and not (np.isfinite(data_range) and float(data_range) > 0):
-        raise ValueError(f"data_range must be a finite number > 0, got {data_range!r}.")
+        raise ArgumentError(f"data_range must be a finite number > 0, got {data_range!r}.")
     lp = jnp.asarray(log_prob_nats)
     return (-lp + num_dims * jnp.log(num_levels / jnp.asarray(data_range, lp.dtype))) / (num_dims * math.log(2.0))
 
@@ -229,13 +329,12 @@ def dequantize(
     """
     x_int = jnp.asarray(x_int)
     if not jnp.issubdtype(x_int.dtype, jnp.integer):
-        raise TypeError(f"x_int must have an integer dtype (values 0..num_levels-1), got {x_int.dtype}.")
-    if not isinstance(num_levels, int) or isinstance(num_levels, bool) or num_levels < 2:
-        raise ValueError(f"num_levels must be a Python int >= 2, got {num_levels!r}.")
+        raise ArgumentTypeError(f"x_int must have an integer dtype (values 0..num_levels-1), got {x_int.dtype}.")
+    num_levels = check_count("num_levels", num_levels, minimum=2)
     if is_concrete(low) and is_concrete(high) and not float(low) < float(high):
-        raise ValueError(f"need low < high, got low={low}, high={high}.")
+        raise ArgumentError(f"need low < high, got low={low}, high={high}.")
     if is_concrete(x_int) and x_int.size and (int(x_int.min()) < 0 or int(x_int.max()) >= num_levels):
-        raise ValueError(
+        raise ArgumentError(
             f"x_int values must lie in [0, {num_levels - 1}], got range [{int(x_int.min())}, {int(x_int.max())}]."
         )
     dtype = jnp.result_type(float)

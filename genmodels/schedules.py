@@ -4,34 +4,37 @@ A schedule for ``steps`` sampler steps has ``steps + 1`` entries, strictly desce
 ends in 0 so that the sampler returns a clean sample. A schedule that ends at some sigma_min > 0 makes
 the samplers return x at sigma_min. Every sampler takes its schedule as its first argument.
 
-All builders take ``steps`` as a Python int (it fixes an array length, so it is static) and the numeric
-endpoints as numbers, so the same grid can be rebuilt inside ``jit`` with traced endpoints.
+All builders take ``steps`` as an int (a Python or numpy integer >= 1: it fixes an array length, so it is
+static) and the numeric endpoints as numbers, so the same grid can be rebuilt inside ``jit`` with traced
+endpoints. Concrete numbers are checked where the schedule is built: finite, 0 < sigma_min < sigma_max,
+rho > 0; errors are ``gm.errors.ArgumentError`` naming the argument. Running a schedule in float16 is
+checked by the sampler (``genmodels._checks.check_schedule_dtype``): float16 carries sigma <= 128 only.
 """
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-from jaxtyping import Array, Float
+from typing import Any
 
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
+
+from genmodels._arrays import check_less, check_number, is_traced
+from genmodels._checks import check_count
+from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.paths import AbstractPath
 
 
-def _check_steps(steps) -> int:
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be a Python int >= 1 (it fixes the schedule's length), got {steps!r}.")
-    return steps
+def _check_range(sigma_min: Any, sigma_max: Any) -> None:
+    """Concrete endpoints: finite, 0 < sigma_min < sigma_max. Traced ones are left to the samplers."""
+    if not is_traced(sigma_min):
+        check_number("sigma_min", sigma_min, low=0.0)
+    if not is_traced(sigma_max):
+        check_number("sigma_max", sigma_max, low=0.0)
+    check_less("sigma_min", sigma_min, "sigma_max", sigma_max)
 
 
-def _check_range(sigma_min, sigma_max) -> None:
-    try:
-        lo, hi = float(sigma_min), float(sigma_max)
-    except TypeError:  # traced inside jit: checked by the samplers
-        return
-    if not (0 < lo < hi):
-        raise ValueError(f"need 0 < sigma_min < sigma_max, got sigma_min={lo}, sigma_max={hi}.")
-
-
-def append_zero(sigmas: Float[Array, " n"]) -> Float[Array, " n+1"]:
+def append_zero(sigmas: Float[ArrayLike, " n"]) -> Float[Array, " n+1"]:
     """Append a final 0 so that the sampler ends on a clean sample."""
     sigmas = jnp.asarray(sigmas)
     return jnp.concatenate([sigmas, jnp.zeros((1,), sigmas.dtype)])
@@ -39,15 +42,18 @@ def append_zero(sigmas: Float[Array, " n"]) -> Float[Array, " n+1"]:
 
 def karras(
     steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0, *, final_zero: bool = True
-) -> Float[Array, " steps+1"]:
+) -> Float[Array, " levels"]:
     """EDM grid (Karras et al. 2022, Eq. 5): sigma_i = (max^(1/rho) + i/(N-1) (min^(1/rho) - max^(1/rho)))^rho.
 
     With ``final_zero`` (default) the ``steps`` levels from sigma_max to sigma_min are followed by 0,
     exactly as k-diffusion's ``get_sigmas_karras(steps, ...)``; without it, ``steps + 1`` levels from
-    sigma_max to sigma_min.
+    sigma_max to sigma_min. Either way the result has ``levels = steps + 1`` entries. ``rho`` must be a
+    finite number > 0 (rho = 1 is uniform in sigma; EDM uses 7).
     """
-    steps = _check_steps(steps)
+    steps = check_count("steps", steps)
     _check_range(sigma_min, sigma_max)
+    if not is_traced(rho):
+        check_number("rho", rho, low=0.0)
     n = steps if final_zero else steps + 1
     if n == 1:
         return append_zero(jnp.asarray([sigma_max], dtype=jnp.result_type(float)))
@@ -59,10 +65,10 @@ def karras(
 
 def log_uniform(
     steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, *, final_zero: bool = True
-) -> Float[Array, " steps+1"]:
+) -> Float[Array, " levels"]:
     """Geometric (log-uniform) grid from sigma_max to sigma_min, as the NCSN noise ladder and
-    k-diffusion's ``get_sigmas_exponential``; ``final_zero`` as in :func:`karras`."""
-    steps = _check_steps(steps)
+    k-diffusion's ``get_sigmas_exponential``; ``final_zero`` as in :func:`karras` (``steps + 1`` entries)."""
+    steps = check_count("steps", steps)
     _check_range(sigma_min, sigma_max)
     n = steps if final_zero else steps + 1
     sig = jnp.exp(jnp.linspace(jnp.log(sigma_max), jnp.log(sigma_min), n))
@@ -71,23 +77,30 @@ def log_uniform(
 
 def uniform_t(
     path: AbstractPath, steps: int, *, t_min: float | None = None, t_max: float | None = None
-) -> Float[Array, " steps+1"]:
+) -> Float[Array, " levels"]:
     """Path-native grid: times uniform in t from t_max down to t_min, mapped to sigma(t), ending in 0.
 
     If sigma(t_min) is already 0 (Linear and Cosine paths at t = 0) the ``steps + 1`` times span
     [t_min, t_max]; otherwise ``steps`` times span it and a final 0 is appended (one last denoising step),
-    as score_sde does for VP and VE. On the Linear and Cosine paths the default t_max = 1 gives a first
-    entry of ``inf``: sampling starts from pure noise with no truncation.
+    as score_sde does for VP and VE. Either way there are ``levels = steps + 1`` entries. On the Linear and
+    Cosine paths the default t_max = 1 gives a first entry of ``inf``: sampling starts from pure noise
+    with no truncation. The choice between the two layouts needs concrete t_min and sigma(t_min), so the
+    path's numbers and the times must not be traced here.
     """
-    steps = _check_steps(steps)
+    if not isinstance(path, AbstractPath):
+        raise ArgumentTypeError(f"path must be a gm.paths path (e.g. gm.paths.VP()), got {type(path).__name__}.")
+    steps = check_count("steps", steps)
     t_lo = path.t_min if t_min is None else t_min
     t_hi = path.t_max if t_max is None else t_max
-    try:
-        if not float(t_lo) < float(t_hi):
-            raise ValueError(f"need t_min < t_max, got t_min={float(t_lo)}, t_max={float(t_hi)}.")
-        ends_at_zero = float(path.sigma(t_lo)) == 0.0
-    except TypeError as err:  # traced times: the structure must still be static
-        raise ValueError("uniform_t needs concrete t_min / t_max (they decide whether a final 0 is appended).") from err
+    if is_traced(t_lo, t_hi, *jax.tree_util.tree_leaves(path)):
+        raise ArgumentError(
+            "uniform_t needs a concrete path and concrete t_min / t_max (they decide whether a final 0 is "
+            "appended); build the schedule outside jit and pass it in as an array."
+        )
+    check_number("t_min", t_lo)
+    check_number("t_max", t_hi)
+    check_less("t_min", t_lo, "t_max", t_hi)
+    ends_at_zero = float(path.sigma(t_lo)) == 0.0
     if ends_at_zero:
         return path.sigma(jnp.linspace(t_hi, t_lo, steps + 1))
     if steps == 1:

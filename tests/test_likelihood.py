@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import genmodels as gm
+import genmodels.likelihood as LH
 from genmodels.likelihood import dequantize
 
 MU = jnp.array([0.5, -1.0, 2.0])
@@ -33,7 +34,8 @@ def gaussian_ode_log_prob(x, sigma_min=SMIN, sigma_max=SMAX):
 
 
 def test_gaussian_exact_trace_matches_closed_form():
-    lp, stats = gm.log_prob(GAUSS, X, KEY, return_stats=True)
+    stats = gm.likelihood.log_prob_result(GAUSS, X, KEY)
+    lp = stats.log_prob
     truth = gaussian_ode_log_prob(X)
     assert lp.shape == (32,)
     err_default = float(jnp.max(jnp.abs(lp - truth)))
@@ -57,10 +59,10 @@ def test_hutchinson_on_the_gaussian_is_exact_given_its_probes():
     give the exact trace, and Gaussian probes give sum_i mean_k(v_ki^2) * (per-dim log stretch) exactly,
     with the probes drawn as documented: jax.random.normal(key, (num_probes, *x.shape))."""
     exact = gm.log_prob(GAUSS, X, KEY)
-    rad = gm.log_prob(GAUSS, X, KEY, trace="hutchinson", num_probes=1)
+    rad = gm.log_prob(GAUSS, X, KEY, trace=LH.Hutchinson(num_probes=1))
     np.testing.assert_allclose(rad, exact, atol=1e-3)
     key = jax.random.key(7)
-    gau = gm.log_prob(GAUSS, X, key, trace="hutchinson", probe="gaussian", num_probes=4)
+    gau = gm.log_prob(GAUSS, X, key, trace=LH.Hutchinson(4, LH.Gaussian()))
     v = jax.random.normal(key, (4,) + X.shape)
     predicted = exact + jnp.sum((jnp.mean(v**2, axis=0) - 1.0) * per_dim_log_stretch(), axis=-1)
     np.testing.assert_allclose(gau, predicted, atol=2e-3)
@@ -76,7 +78,8 @@ def test_mixture_matches_true_density_up_to_prior_mismatch():
     p_{sigma_max} exactly; log_prob replaces p_{sigma_max} by N(0, sigma_max^2 I). So
     log_prob - prior(z) + log p_{sigma_max}(z) must equal log p_{sigma_min}(x) to solver accuracy, and
     log_prob itself is off by exactly the prior mismatch at z (measured ~2e-3 nats here)."""
-    lp, stats = gm.log_prob(MIX, XM, KEY, return_stats=True)
+    stats = gm.likelihood.log_prob_result(MIX, XM, KEY)
+    lp = stats.log_prob
     truth = MIX.log_prob(XM, SMIN)
     mismatch = MIX.log_prob(stats.latent, SMAX) - stats.prior_log_prob
     corrected = lp + mismatch
@@ -94,7 +97,7 @@ def test_hutchinson_unbiased_and_spread_shrinks_with_probes():
     exact = float(gm.log_prob(MIX, x, KEY)[0])
     est = {}
     for p in (1, 8):
-        est[p] = np.asarray(gm.log_prob(MIX, x, jax.random.key(p), trace="hutchinson", num_probes=p))
+        est[p] = np.asarray(gm.log_prob(MIX, x, jax.random.key(p), trace=LH.Hutchinson(num_probes=p)))
     sd1, sd8 = est[1].std(), est[8].std()
     assert sd1 > 0.01  # the estimator is really random here
     for p, sd in ((1, sd1), (8, sd8)):
@@ -123,16 +126,17 @@ class Counting(eqx.Module):
 def test_nfe_counts_real_calls_and_no_recompilation():
     model = Counting(MIX)
     x = XM[:16]
-    gm.log_prob(model, x, KEY, trace="hutchinson")  # compile
+    gm.log_prob(model, x, KEY, trace=LH.Hutchinson())  # compile
     traces = _Counter.traces
     _Counter.calls = 0
-    lp, stats = gm.log_prob(model, x, KEY, trace="hutchinson", return_stats=True)
+    stats = LH.log_prob_result(model, x, KEY, trace=LH.Hutchinson())
+    lp = stats.log_prob
     jax.block_until_ready(lp)
     jax.effects_barrier()
     assert int(stats.nfe) == _Counter.calls == 6 * int(stats.num_steps) + 1  # Dopri5, FSAL
     # new data, key, parameters and numbers: same program
     other = Counting(gm.targets.eight_gaussians(radius=3.0, std=0.3))
-    gm.log_prob(other, XM[16:32], jax.random.key(5), trace="hutchinson", sigma_min=0.01, sigma_max=50.0, rtol=1e-4)
+    gm.log_prob(other, XM[16:32], jax.random.key(5), trace=LH.Hutchinson(), sigma_min=0.01, sigma_max=50.0, rtol=1e-4)
     assert _Counter.traces == traces
 
 
@@ -159,8 +163,8 @@ def test_max_steps_error():
         ({}, jnp.ones((3,)), ValueError, "batch"),
         ({}, jnp.array([[0.0, jnp.nan, 1.0]]), ValueError, "NaN"),
         ({"trace": "diag"}, None, ValueError, "trace"),
-        ({"probe": "uniform"}, None, ValueError, "probe"),
-        ({"num_probes": 0}, None, ValueError, "num_probes"),
+        ({"trace": lambda: LH.Hutchinson(probe="uniform")}, None, ValueError, "probe"),
+        ({"trace": lambda: LH.Hutchinson(num_probes=0)}, None, ValueError, "num_probes"),
         ({"sigma_min": 1.0, "sigma_max": 0.5}, None, ValueError, "sigma_min"),
         ({"sigma_max": float("inf")}, None, ValueError, "sigma_max"),
         ({"rtol": -1.0}, None, ValueError, "rtol"),
@@ -170,6 +174,8 @@ def test_max_steps_error():
 )
 def test_bad_inputs(kwargs, x, err, match):
     with pytest.raises(err, match=match):
+        # a callable value is built inside the check: the estimators refuse bad options when built
+        kwargs = {k: v() if callable(v) else v for k, v in kwargs.items()}
         gm.log_prob(GAUSS, X[:2] if x is None else x, KEY, **kwargs)
 
 

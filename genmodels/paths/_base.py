@@ -20,9 +20,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from genmodels._arrays import Number, floating
+
 
 def _elementwise_derivative(fn, t):
-    t = jnp.asarray(t)
+    t = floating(t)
     return jax.jvp(fn, (t,), (jnp.ones_like(t),))[1]
 
 
@@ -30,18 +32,22 @@ class AbstractPath(eqx.Module):
     """A Gaussian path x_t = s(t) (x0 + sigma(t) eps) on t in [t_min, t_max].
 
     Subclasses implement ``scale``, ``sigma`` and ``inverse_sigma``; derivatives default to forward-mode
-    autodiff and are overridden with closed forms where those are simple.
+    autodiff and are overridden with closed forms where those are simple. Every method maps an array of
+    times (or noise levels) elementwise to an array of the same shape and of the input's floating dtype
+    (integer inputs give the default float dtype); a path's numbers are pytree leaves, cast to that dtype
+    where they are used (see ``genmodels._arrays``).
     """
 
     @property
     @abc.abstractmethod
-    def t_min(self) -> float:
-        """Smallest time of the path (data end)."""
+    def t_min(self) -> float | Number:
+        """Smallest time of the path (data end): a Python float when fixed by the path's family, else one
+        of its number leaves (e.g. EDM's sigma_min)."""
 
     @property
     @abc.abstractmethod
-    def t_max(self) -> float:
-        """Largest time of the path (noise end)."""
+    def t_max(self) -> float | Number:
+        """Largest time of the path (noise end), as :attr:`t_min`."""
 
     @abc.abstractmethod
     def scale(self, t: ArrayLike) -> Float[Array, "..."]:
