@@ -35,7 +35,7 @@ from flax import nnx
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from genmodels.data import ArrayDataset
-from genmodels.train import adamw, fit
+from genmodels.train import Logging, adamw, fit, warmup_cosine
 
 __all__ = [
     "DigitClassifier",
@@ -186,11 +186,11 @@ def train_classifier(
     k_init, k_fit = jax.random.split(key)
     model = DigitClassifier(x.shape[1:], width, feature_dim, max(num_classes, 10),
                             rngs=nnx.Rngs(k_init))  # fmt: skip
-    opt = adamw(lr, weight_decay=weight_decay, schedule="cosine", total_steps=steps, warmup=min(100, steps // 10))
+    opt = adamw(warmup_cosine(lr, min(100, steps // 10), steps), weight_decay=weight_decay)
     loss = (lambda m, b, k: classifier_loss(m, b, k, noise_std=noise_std)) if noise_std else classifier_loss
     dataset = ArrayDataset((x, y), min(batch_size, x.shape[0]))
-    fit(model, loss, dataset, key=k_fit, steps=steps, optimizer=opt, ema_decay=None,
-        progress=progress, log_every=max(steps, 1))  # fmt: skip
+    fit(model, loss, dataset, key=k_fit, steps=steps, optimizer=opt, ema=None,
+        log=Logging(every=max(steps, 1), progress=progress))  # fmt: skip
     return model
 
 

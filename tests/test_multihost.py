@@ -38,9 +38,11 @@ WORKER = textwrap.dedent(
         noisy = b + sigma[:, None] * jax.random.normal(jax.random.fold_in(key, 1), b.shape)
         return jnp.mean((m(noisy, sigma) - b) ** 2)
 
-    res = gm.train.fit(model, loss_fn, gm.data.ArrayDataset(x, batch_size=64), key=jax.random.key(3),
-                       steps=steps, optimizer=gm.train.adamw(1e-2), mesh=gm.train.data_mesh(), progress=False,
-                       run_dir=run_dir, checkpoint_every=10, resume=resume, steps_per_call=5)
+    res = gm.train.fit(model, gm.train.scalar_loss(loss_fn), gm.data.ArrayDataset(x, batch_size=64),
+                       key=jax.random.key(3), steps=steps, optimizer=gm.train.adamw(1e-2),
+                       run_dir=gm.train.RunDirectory(run_dir, resume=resume), checkpoints=gm.train.Checkpoints(every=10),
+                       log=gm.train.Logging(progress=False),
+                       execution=gm.train.Execution(steps_per_call=5, mesh=gm.train.data_mesh()))
     leaves = [np.asarray(v).tolist() for v in jax.tree.leaves(nnx.state(res.ema_model, nnx.Param))]
     print(json.dumps({"pid": pid, "digest": gm.train.params_digest(res.ema_model), "leaves": leaves}))
     """

@@ -147,9 +147,10 @@ print(f"swd between two fresh data sets of {N} points: {baseline:.4f}")
     ("md", "## Training: one `gm.train.fit` call per model"),
     ("code", """
 def train(model, loss, seed):
-    opt = gm.train.adamw(2e-3, warmup=100, schedule="cosine", total_steps=STEPS, final_fraction=0.05)
+    opt = gm.train.adamw(gm.train.warmup_cosine(2e-3, 100, STEPS, final_fraction=0.05))
     res = gm.train.fit(model, loss, gm.data.toy_dataset(DATASET, BATCH), key=jax.random.key(seed),
-                       steps=STEPS, optimizer=opt, ema_decay=0.995, log_every=100, progress=False)
+                       steps=STEPS, optimizer=opt, ema=gm.train.EMA(0.995),
+                       log=gm.train.Logging(every=100, progress=False))
     print(f"{type(model).__name__:10s} {STEPS} steps in {res.wall_time:5.1f} s (compilation included), "
           f"final loss {res.history[-1]['loss']:.3f}")
     return res
@@ -324,8 +325,10 @@ nll = jax.jit(lambda model, x: -jnp.mean(model.log_prob(x)))     # mean NLL in n
 
 def train_model(model, steps=STEPS, lr=3e-3, seed=0):
     res = gm.train.fit(model, A.nll_loss, gm.data.ArrayDataset(train, 100), key=jax.random.key(seed),
-                       steps=steps, optimizer=gm.train.adamw(lr), ema_decay=0.99, log_every=100,
-                       progress=False, steps_per_call=50, validate=lambda m: nll(m, valid), validate_every=100)
+                       steps=steps, optimizer=gm.train.adamw(lr), ema=gm.train.EMA(0.99),
+                       validation=gm.train.Validation(lambda m: nll(m, valid), every=100),
+                       log=gm.train.Logging(every=100, progress=False),
+                       execution=gm.train.Execution(steps_per_call=50))
     best_step = [r for r in res.history if "best_step" in r][-1]["best_step"]
     print(f"{type(model).__name__:5s} {steps} steps in {res.wall_time:4.1f} s (compilation included), "
           f"best validation NLL {res.best_value:.2f} nats at step {best_step}")

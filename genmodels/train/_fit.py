@@ -150,7 +150,9 @@ def fit(
             loop.train(t_start)
         finally:
             loop.close()
-    nnx.update(model, loop.state.params, loop.state.rest)
+    # the model's variables (batch statistics, RNG counters) change in training; its other leaves (numbers held
+    # in eqx modules, e.g. a preconditioning's sigma_data) do not and cannot be set in place
+    nnx.update(model, loop.state.params, nnx.split_state(loop.state.rest, nnx.Variable, ...)[0])
     return FitResult(model=model, ema_model=loop.view(loop.state.ema), best_model=loop.best_model(),
                      step=int(host_array(loop.state.step)), history=loop.history,
                      wall_time=time.perf_counter() - t_start, steps_per_sec=loop.steps_per_sec,

@@ -36,9 +36,10 @@ class Loop:
         self.checkpoints, self.validation, self.log, self.execution = checkpoints, validation, log, execution
         self.mesh = execution.mesh
         self.graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-        self.state = TrainState(params=params, rest=rest, ema=params if ema is not None else None,
-                                opt_state=optimizer.init(params), step=jnp.int32(0), bad_step=jnp.int32(-1),
-                                key=jax.random.key_data(key))  # fmt: skip
+        state = TrainState(params=params, rest=rest, ema=params if ema is not None else None,
+                           opt_state=optimizer.init(params), step=jnp.int32(0), bad_step=jnp.int32(-1),
+                           key=jax.random.key_data(key))  # fmt: skip
+        self.state = jax.tree.map(jnp.asarray, state)  # numpy leaves (e.g. in eqx modules) as JAX stores them
         self.best = params if validation is not None else None
         self.record = ValidationRecord()
         self.history: list[dict] = []
