@@ -190,7 +190,8 @@ def _exact_path_fn(mix, path, parameterization):
         a, b = path.alpha(t)[:, None], path.noise_std(t)[:, None]
         d = mix.denoise(x_t / a, path.sigma(t))
         eps = (x_t - a * d) / b
-        return {gm.denoisers.Eps: eps, gm.denoisers.V: a * eps - b * d, gm.denoisers.Score: -eps / b}[type(parameterization)]
+        exact = {gm.denoisers.Eps: eps, gm.denoisers.V: a * eps - b * d, gm.denoisers.Score: -eps / b}
+        return exact[type(parameterization)]
 
     return fn
 
@@ -239,7 +240,8 @@ def test_flow_losses_bad_arguments():
 
 def test_ot_cfm_trains_under_jit():
     model = PathModel(gm.nets.MLP(2, 16, 1, rngs=nnx.Rngs(0)))
-    (loss, _), grads = nnx.jit(nnx.value_and_grad(lambda m, x, k: L.ot_cfm_loss(m, x, k), has_aux=True))(model, X0[:64], KEY)
+    step = nnx.jit(nnx.value_and_grad(lambda m, x, k: L.ot_cfm_loss(m, x, k), has_aux=True))
+    (loss, _), grads = step(model, X0[:64], KEY)
     assert np.isfinite(float(loss))
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
 

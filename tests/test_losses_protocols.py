@@ -65,7 +65,6 @@ LOSSES = {
     "ve": lambda: L.ve_loss(MIX, X0, KEY),
     "ncsn": lambda: L.ncsn_loss(MIX, X0, KEY, sigmas=L.ncsn_sigmas(4)),
     "ssm": lambda: L.ssm_loss(MIX, X0, KEY, noise=0.3),
-    "esm": lambda: L.exact_score_matching_loss(MIX, X0, KEY, noise=0.3),
     "path": lambda: L.path_loss(gm.models.PathModel(_velocity_fn, gm.paths.Cosine(), gm.denoisers.V()), X0, KEY),
     "cfm": lambda: L.cfm_loss(_velocity_fn, X0, KEY),
     "ot_cfm": lambda: L.ot_cfm_loss(_velocity_fn, X0, KEY),
@@ -185,8 +184,8 @@ def test_learned_weighting_optimum_is_the_log_of_the_weighted_error():
         return L.edm_loss(_LearnedWeighting(jnp.asarray(0.8), u0, jnp.asarray(0.0)), X0, KEY)[0]
 
     grad = jax.jit(jax.grad(loss_of_u))
-    assert abs(float(grad(jnp.asarray(np.log(plain), jnp.float32)))) < 1e-5
-    assert float(grad(jnp.asarray(np.log(plain) - 0.5, jnp.float32))) < 0 < float(grad(jnp.asarray(np.log(plain) + 0.5, jnp.float32)))
+    g = [float(grad(jnp.asarray(np.log(plain) + d, jnp.float32))) for d in (-0.5, 0.0, 0.5)]
+    assert g[0] < 0 < g[2] and abs(g[1]) < 1e-5, g
 
 
 # ---- numbers are traced: new values reuse the program -------------------------------------------------
@@ -216,7 +215,6 @@ def test_loss_numbers_do_not_recompile():
         (0.5, -1.2), (0.7, -1.0),
     )
     _traced_once(lambda s: L.cfm_loss(_velocity_fn, X0, KEY, sigma_min=s)[0], (0.1,), (0.2,))
-    _traced_once(lambda s: L.ssm_loss(MIX, X0, KEY, noise=s)[0], (0.2,), (0.4,))
     net = _edm_model().net
     _traced_once(lambda m: L.edm_loss(m, X0, KEY)[0], (gm.models.EDMModel(net, 0.6),), (gm.models.EDMModel(net, 0.9),))
 

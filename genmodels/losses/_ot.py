@@ -60,7 +60,9 @@ def _check_cost(cost, square: bool = False):
     return cost
 
 
-def sinkhorn(cost: Float[Array, "n m"], epsilon: Float[ArrayLike, ""] = 0.05, iterations: int = 50) -> Float[Array, "n m"]:
+def sinkhorn(
+    cost: Float[Array, "n m"], epsilon: Float[ArrayLike, ""] = 0.05, iterations: int = 50
+) -> Float[Array, "n m"]:
     """Entropic OT plan between uniform marginals (rows sum to 1/n, columns to 1/m after the last
     iteration), regularisation eps = ``epsilon`` * mean(cost) (``epsilon`` may be traced);
     ``iterations`` (static) Sinkhorn sweeps in one ``lax.scan``."""
