@@ -1,27 +1,25 @@
 """Collect ``binary_density.py`` runs into the markdown table of ``docs/results.md``.
 
-    python experiments/binary_table.py runs/ar_uci/* runs/ar_digits/* [--docs docs/results.md]
+    python -m experiments.binary_table runs/ar/* [--docs docs/results.md]
 
 Each argument is a run directory holding ``results.json``. Rows are grouped by dataset; the reference is
-the published test NLL for the model's kind (``REFERENCES`` in ``binary_density.py``: FVSBN, NADE, MADE
-with one mask, MADE with mask sampling / ensembles, PixelCNN), and ``ours / ref`` is their ratio (the
-target is within 5 %, i.e. <= 1.05); ``code`` is the commit that ran (``code_version`` in results.json,
-"unrecorded" for runs made before it was recorded). With ``--docs FILE`` the table replaces the part of FILE between
-``<!-- binary-table:start -->`` and ``<!-- binary-table:end -->``.
+the published test NLL for the model's kind (``REFERENCES`` in ``experiments/configs/binary_density.py``:
+FVSBN, NADE, MADE with one mask, MADE with mask sampling / ensembles, PixelCNN), and ``ours / ref`` is their
+ratio (the target is within 5 %, i.e. <= 1.05); ``config`` is the named recipe the run's config equals
+(``--config NAME`` of binary_density.py reproduces the row), "custom" when none; ``code`` is the commit that
+ran (``code_version`` in results.json, "unrecorded" for runs made before it was recorded). With ``--docs
+FILE`` the table replaces the part of FILE between ``<!-- binary-table:start -->`` and
+``<!-- binary-table:end -->``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from experiments import common
-from experiments.binary_density import REFERENCES
+from experiments.configs.binary_density import REFERENCES
 
 START, END = "<!-- binary-table:start -->", "<!-- binary-table:end -->"
 ORDER = {"dna": 0, "mushrooms": 1, "digits": 2, "mnist": 3}
@@ -59,7 +57,7 @@ def row(res: dict) -> dict:
     return {"dataset": res["dataset"], "label": label, "test": res["test_nll_nats"], "valid": res["valid_nll_nats"],
             "single": res.get("test_nll_single_mask_nats"), "ref": ref, "ref_key": ref_key,
             "steps": res["steps"], "best_step": res.get("best_step"), "opts": opts,
-            "minutes": res["wall_time_s"] / 60, "data": res["data"],
+            "minutes": res["wall_time_s"] / 60, "data": res["data"], "recipe": res.get("recipe") or "custom",
             "code": res["code_version"][:7] if res.get("code_version") else "unrecorded"}  # fmt: skip
 
 
@@ -69,13 +67,13 @@ def table(rows: list[dict]) -> str:
         sub = [r for r in rows if r["dataset"] == ds]
         lines += [f"**{ds}** ({sub[0]['data']})", "",
                   "| model | test NLL (nats) | valid | published (kind) | ours / published | steps (best) | "
-                  "options | minutes | code |", "|---|---:|---:|---|---:|---:|---|---:|---|"]  # fmt: skip
+                  "options | config | minutes | code |", "|---|---:|---:|---|---:|---:|---|---|---:|---|"]  # fmt: skip
         for r in sub:
             ref = f"{r['ref']:.2f} ({r['ref_key']})" if r["ref"] else "-"
             ratio = f"{r['test'] / r['ref']:.3f}" if r["ref"] and ds != "mnist" else "-"
             test = f"{r['test']:.2f}" + (f" (one mask: {r['single']:.2f})" if r["single"] is not None else "")
             lines.append(f"| {r['label']} | {test} | {r['valid']:.2f} | {ref} | {ratio} | {r['steps']} "
-                         f"({r['best_step']}) | {r['opts']} | {r['minutes']:.1f} | {r['code']} |")  # fmt: skip
+                         f"({r['best_step']}) | {r['opts']} | `{r['recipe']}` | {r['minutes']:.1f} | {r['code']} |")  # fmt: skip
         lines.append("")
     return "\n".join(lines)
 

@@ -249,6 +249,19 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def mosaic(images: np.ndarray, cols: int) -> np.ndarray:
+    """(N, H, W) grey images in [0, 1] -> one picture of a grid with 1-pixel gaps (grey 0.5); images smaller
+    than 56 pixels are enlarged by nearest neighbour."""
+    n, h, w = images.shape
+    rows = -(-n // cols)
+    out = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1), 0.5, np.float32)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        out[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = images[k]
+    scale = max(1, 56 // h)
+    return np.kron(out, np.ones((scale, scale), np.float32))
+
+
 def _panel_axes(plt, count: int, size: float = 2.6):
     cols = min(count, 4)
     rows = -(-count // cols)

@@ -26,7 +26,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments import common
-from experiments.toy2d import FAMILIES
+from experiments.configs.toy2d import FAMILIES
 
 TOY2D = Path(__file__).resolve().parent / "toy2d.py"
 GRID_DATASETS = ("8gaussians", "moons", "checkerboard")

@@ -1,23 +1,20 @@
 """Smoke test of experiments/images.py: a few training steps on the 8x8 digits with a tiny UNet, then the
 files and results.json keys it promises; bad command lines fail before anything is written."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = ["--base", "8", "--batch", "32", "--num-samples", "16", "--bpd-images", "4", "--bpd-batch", "4",
         "--bpd-tol", "1e-3", "--classifier-steps", "5", "--steps-per-call", "3", "--quiet"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def images():
-    spec = importlib.util.spec_from_file_location("experiments_images", REPO / "experiments" / "images.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from experiments import images
+
+    return images
 
 
 def _check_results(out: Path, steps: int, family: str):

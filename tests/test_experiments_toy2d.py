@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from experiments import toy2d  # noqa: E402
+from experiments import toy2d
 
 # a tiny network and evaluation: the test checks the plumbing, not the quality
 FAST = ["--batch", "64", "--hidden", "32", "--depth", "2", "--n-eval", "256", "--n-test", "16",
@@ -107,5 +102,5 @@ def test_run_directories_are_not_clobbered(finished, tmp_path, capsys):
     _refused(RUN + FAST + ["--out", str(foreign)], capsys, "holds no run")
     _refused(RUN + FAST + ["--out", str(foreign), "--overwrite"], capsys, "holds no run")
     assert (foreign / "notes.txt").read_text() == "mine"
-    config = toy2d.parse_args(RUN + FAST + ["--out", str(unfinished), "--overwrite"])  # --overwrite clears the run
-    assert config["overwrite"] and not any(unfinished.iterdir())
+    _, options = toy2d.parse_args(RUN + FAST + ["--out", str(unfinished), "--overwrite"])  # --overwrite clears the run
+    assert options.overwrite and not any(unfinished.iterdir())
