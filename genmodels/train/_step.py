@@ -93,28 +93,8 @@ def _unpack_loss(out) -> tuple[Array, dict]:
     return jnp.asarray(loss, jnp.float32), {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
 
 
-def make_train_call(
-    graphdef: Any,
-    loss_fn: Callable,
-    dataset_static: AbstractDataset,
-    optimizer: optax.GradientTransformation,
-    ema: EMA | None,
-    *,
-    mesh: jax.sharding.Mesh | None = None,
-    compute_dtype: Any = None,
-    steps_per_call: int = 1,
-    donate: bool = True,
-    key_impl: Any = None,
-) -> Callable[[TrainState, PyTree, Array], tuple[TrainState, dict]]:
-    """``call(state, dataset_arrays, n) -> (state, out)``: ``n <= steps_per_call`` steps in one program.
-
-    ``n`` is traced (a ``fori_loop`` trip count), so one compilation serves every call length.
-    ``out`` holds per-step ``loss`` (steps_per_call,) and ``metrics`` (entries past ``n`` are NaN) and the
-    final ``bad_step``.
-    ``dataset_arrays`` is the array part of the dataset (``eqx.partition(dataset, eqx.is_array)``), passed
-    as an argument so that in-memory data is not baked into the program as a constant.
-    """
-    batch_sharding = NamedSharding(mesh, P("data")) if mesh is not None else None
+def _make_step(graphdef, loss_fn, optimizer, ema, batch_sharding, compute_dtype, key_impl) -> Callable:
+    """``one_step(state, dataset) -> (state, (loss, metrics))``: one optimiser step (module docstring)."""
 
     def one_step(state: TrainState, dataset: AbstractDataset):
         key = jax.random.wrap_key_data(state.key, impl=key_impl)
@@ -148,6 +128,33 @@ def make_train_call(
         step = state.step + ok.astype(state.step.dtype)
         new = TrainState(params, rest, average, opt_state, step, bad_step, state.key)
         return new, (loss, metrics)
+
+    return one_step
+
+
+def make_train_call(
+    graphdef: Any,
+    loss_fn: Callable,
+    dataset_static: AbstractDataset,
+    optimizer: optax.GradientTransformation,
+    ema: EMA | None,
+    *,
+    mesh: jax.sharding.Mesh | None = None,
+    compute_dtype: Any = None,
+    steps_per_call: int = 1,
+    donate: bool = True,
+    key_impl: Any = None,
+) -> Callable[[TrainState, PyTree, Array], tuple[TrainState, dict]]:
+    """``call(state, dataset_arrays, n) -> (state, out)``: ``n <= steps_per_call`` steps in one program.
+
+    ``n`` is traced (a ``fori_loop`` trip count), so one compilation serves every call length.
+    ``out`` holds per-step ``loss`` (steps_per_call,) and ``metrics`` (entries past ``n`` are NaN) and the
+    final ``bad_step``.
+    ``dataset_arrays`` is the array part of the dataset (``eqx.partition(dataset, eqx.is_array)``), passed
+    as an argument so that in-memory data is not baked into the program as a constant.
+    """
+    batch_sharding = NamedSharding(mesh, P("data")) if mesh is not None else None
+    one_step = _make_step(graphdef, loss_fn, optimizer, ema, batch_sharding, compute_dtype, key_impl)
 
     def call(state: TrainState, dataset_arrays: PyTree, n: Int[Array, ""]):
         dataset = eqx.combine(dataset_arrays, dataset_static)
