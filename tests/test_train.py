@@ -482,6 +482,10 @@ def test_resume_refuses_what_would_silently_differ(tmp_path):
     with pytest.raises(FloatingPointError, match="nan at step 2"):  # never a silent best_model=None
         gm.train.fit(Scalar(1.0), functools.partial(_scaled, scale=1.0), ds, key=jax.random.key(0), steps=4,
                      optimizer=optax.sgd(0.1), log=QUIET, validation=gm.train.Validation(lambda m: math.nan, every=2))
+    with pytest.warns(UserWarning, match="loss differs.*config is equal"):  # a config is the declared identity
+        gm.train.fit(Scalar(1.0), functools.partial(_scaled, scale=2.0), ds, key=jax.random.key(0), steps=6,
+                     optimizer=optax.sgd(0.1), ema=None, log=QUIET,
+                     run_dir=gm.train.RunDirectory(run, resume=True, config={"note": "scale changed on purpose"}))
     import shutil
 
     shutil.rmtree(run / "checkpoints")

@@ -13,7 +13,9 @@ record, so ``fit`` stores a fingerprint of
   the bytes, and per-array mean / std / min / max, so that a batch that differs only by float rounding,
   e.g. on another device, is still the same data.
 
-:func:`fingerprint_diff` names what differs. The same closure walk finds every ``learning_rate`` of an
+:func:`fingerprint_diff` names what differs; ``fit`` refuses such a resume, or only warns when the run
+directory has a ``config`` equal to the run's (the config is then the run's declared identity: this is the
+way to continue on purpose, e.g. after an optax upgrade that renamed its internals). The same closure walk finds every ``learning_rate`` of an
 optimiser, which :func:`check_learning_rates` evaluates over the run's steps: a negative or non-finite
 learning rate (gradient ascent) is refused before training.
 """
@@ -76,8 +78,9 @@ def _walk(x: Any, path: str, owner: str, out: dict[str, str], depth: int) -> Non
     elif isinstance(x, types.MethodType):
         _walk(x.__func__, path, owner, out, depth + 1)
         _walk(x.__self__, path + ".self", owner, out, depth + 1)
-    elif isinstance(x, (jax.Array, np.ndarray)):
-        out[path] = f"{type(x).__name__}{tuple(np.shape(x))}"
+    elif isinstance(x, (jax.Array, np.ndarray)):  # numbers held as arrays by value, larger arrays by shape
+        small = np.size(x) <= 16 and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+        out[path] = f"{owner}.{path.rsplit('.', 1)[-1]}={np.asarray(x).tolist()!r}" if small else f"array{np.shape(x)}"
     elif dataclasses.is_dataclass(x) and not isinstance(x, type):  # eqx.Module values and dataclasses
         out[path + "()"] = type(x).__qualname__
         try:

@@ -116,7 +116,8 @@ def fit(
     :class:`Checkpoints`). With ``RunDirectory(path, resume=True)`` the run continues from its latest
     checkpoint (afresh if there is none) and ends bit-identical to an uninterrupted run; it is refused when
     ``steps`` is below the steps already done, or when the optimiser, loss or data differ from the
-    checkpointed run's (see ``_fingerprint``). ``ema`` (:class:`EMA`) keeps an average of the parameters;
+    checkpointed run's (see ``_fingerprint``; with a ``config`` equal to the run's, such a difference is
+    only warned about: the config is the run's declared identity). ``ema`` (:class:`EMA`) keeps an average of the parameters;
     ``validation`` (:class:`Validation`) validates and stops early; ``log`` and ``execution`` say how rows are
     written and how steps run.
 

@@ -82,10 +82,13 @@ class Loop:
                                 f"done (checkpoint {where}); ask for steps >= {latest}, or train a shorter run in a "
                                 "new run directory.")  # fmt: skip
         diffs = fingerprint_diff(self.checkpointer.read_meta(latest).get("fingerprint") or {}, self.fingerprint)
-        if diffs:
-            raise RunDirectoryError(f"resume=True in {self.run.path} with a different setup than the checkpointed "
-                                    f"run ({where}): {'; '.join(diffs)}. Resume with the same optimiser, loss and "
-                                    "data, or start a new run directory.")  # fmt: skip
+        what = f"resume=True in {self.run.path} with a different setup than the checkpointed run ({where}): "
+        if diffs and self.run.config is not None:  # the config, equal to the run's, is the declared identity
+            warn(what + "; ".join(diffs) + ". The run's config is equal, so the run continues.")
+        elif diffs:
+            raise RunDirectoryError(what + "; ".join(diffs) + ". Resume with the same optimiser, loss and data, or "
+                                    "start a new run directory (a RunDirectory config, when equal, lets a run "
+                                    "continue with such a difference).")  # fmt: skip
         sharding = NamedSharding(self.mesh, P()) if self.mesh is not None else None
         (self.state, self.best), meta = self.checkpointer.restore(latest, (self.state, self.best), sharding)
         self.record = ValidationRecord.from_meta(meta)

@@ -136,7 +136,8 @@ class RunDirectory:
         entries = self._entries()
         owned = set(RUN_MARKERS) | set(self.owned or ())
         owned |= {tmp_path_of(Path(n)).name for n in owned}
-        is_run = any(name in RUN_MARKERS for name in entries)
+        markers = set(RUN_MARKERS) | {tmp_path_of(Path(n)).name for n in RUN_MARKERS}  # a marker cut by a kill counts
+        is_run = any(name in markers for name in entries)
         if entries and not is_run:
             shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
             raise RunDirectoryError(f"run directory {self.path} is a non-empty directory that holds no run ({shown}); "
