@@ -112,8 +112,9 @@ def check_schedule_dtype(sigmas: Any, dtype: Any, name: str = "sigmas") -> Any:
     become NaN. A leading ``inf`` (pure noise, handled by the sampler's limit at infinity) is ignored.
     Non-floating dtypes are not checked. A concrete schedule is checked now
     (:class:`~genmodels.errors.ScheduleError` naming the dtype and the largest safe sigma); a traced one
-    inside the compiled program (``eqx.error_if``, :data:`~genmodels.errors.RuntimeCheckError`), for the
-    narrow dtypes only (float16, float8: the wide ones need no run-time check).
+    inside the compiled program (``eqx.error_if``, which the public entry points re-raise as
+    :class:`~genmodels.errors.RuntimeCheckError`), for the narrow dtypes only (float16, float8: the wide
+    ones need no run-time check).
     """
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.floating):

@@ -34,7 +34,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from genmodels._checks import check_count, check_finite, check_float_dtype, is_concrete
-from genmodels.errors import ArgumentError, ArgumentTypeError
+from genmodels.errors import ArgumentError, ArgumentTypeError, reraise_runtime_checks
 from genmodels.samplers._adaptive import (
     check_max_steps,
     check_sigma_range,
@@ -222,6 +222,7 @@ def _check_trace(trace: Any) -> None:
         )
 
 
+@reraise_runtime_checks
 def log_prob_result(
     model: Any,
     x: Float[Array, "batch *dims"],
@@ -273,7 +274,9 @@ def log_prob(
     One compiled program (``eqx.filter_jit``): x, the key, the model's arrays and the numbers sigma_min,
     sigma_max, rtol, atol are traced, so new data, keys, parameters or tolerances reuse it; x's shape,
     the trace estimator (its ``num_probes`` and probe type), ``max_steps`` and the solver type are static.
-    The diagnostics (nfe, steps, latent, the two terms) come from :func:`log_prob_result`.
+    The diagnostics (nfe, steps, latent, the two terms) come from :func:`log_prob_result`. A check that
+    fails inside the program (non-finite data under ``jit``, ``max_steps`` exhausted) raises a
+    ``gm.errors.RuntimeCheckError``.
 
     Args:
         model: a denoiser D(x, sigma) or anything ``gm.sample`` accepts as a continuous model.

@@ -201,3 +201,40 @@ def test_precondition_default_is_edm():
     # F = 0 leaves the skip connection: D = c_skip x = sd^2 / (sigma^2 + sd^2) x
     den = dn.precondition(lambda z, c: jnp.zeros_like(z))
     np.testing.assert_allclose(den(X0, 1.0), 0.25 / 1.25 * X0, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: dn.EDMPrecond(float("nan")), "sigma_data"),
+        (lambda: dn.EDMPrecond(sigma_data=-0.5), "sigma_data"),
+        (lambda: dn.VPPrecond(beta_d=0.0), "beta_d"),
+        (lambda: dn.VPPrecond(beta_min=float("inf")), "beta_min"),
+        (lambda: dn.VPPrecond(M=0), "M"),
+        (lambda: dn.IDDPMPrecond(np.array([1.0, 2.0, 0.0])), "u must be strictly descending"),
+        (lambda: dn.IDDPMPrecond(np.array([[1.0, 0.0]])), "u must be a 1-D"),
+        (lambda: dn.iddpm_sigmas(0), "M"),
+        (lambda: dn.iddpm_sigmas(10, C1=0.0), "C1"),
+    ],
+)
+def test_preconditionings_refuse_bad_numbers_naming_them(make, match):
+    with pytest.raises(gm.errors.ArgumentError, match=match):
+        make()
+
+
+def test_preconditioning_numbers_keep_float64_precision():
+    """A preconditioning built without x64 holds its numbers as float64 leaves; float64 sigmas get
+    coefficients exact to float64 rounding (the k-diffusion comparisons run at 1e-14), float32 ones stay
+    float32."""
+    from helpers import x64_mode
+
+    pre, vp = dn.EDMPrecond(0.7), dn.VPPrecond(15.0, 0.2)
+    s = np.geomspace(0.002, 80.0, 9)
+    with x64_mode():
+        c_skip, c_out, c_in, c_noise = pre.coefficients(jnp.asarray(s))
+        assert c_skip.dtype == jnp.float64
+        np.testing.assert_allclose(c_skip, 0.49 / (s**2 + 0.49), rtol=1e-14)
+        np.testing.assert_allclose(c_out, s * 0.7 / np.sqrt(s**2 + 0.49), rtol=1e-14)
+        t = (np.sqrt(0.04 + 30.0 * np.log1p(s**2)) - 0.2) / 15.0
+        np.testing.assert_allclose(vp.coefficients(jnp.asarray(s))[3], 999 * t, rtol=1e-12)
+        assert all(c.dtype == jnp.float32 for c in pre.coefficients(jnp.asarray(s, jnp.float32)))

@@ -179,6 +179,31 @@ def test_bad_inputs(kwargs, x, err, match):
         gm.log_prob(GAUSS, X[:2] if x is None else x, KEY, **kwargs)
 
 
+def test_trace_estimators_are_values():
+    """ExactTrace() and Hutchinson(num_probes, probe) are static values (no arrays), so they key the compile;
+    a string, the 0.1 spelling, gets an error that shows the new one."""
+    hut = LH.Hutchinson(np.int64(3), LH.Gaussian())
+    assert hut.num_probes == 3 and isinstance(hut.num_probes, int) and isinstance(hut.probe, LH.Gaussian)
+    assert LH.Hutchinson() == LH.Hutchinson(1, LH.Rademacher()) and hash(LH.Hutchinson()) == hash(LH.Hutchinson(1))
+    assert not jax.tree_util.tree_leaves((LH.ExactTrace(), hut))
+    with pytest.raises(gm.errors.ArgumentError, match=r"Hutchinson\(num_probes, probe\)"):
+        gm.log_prob(GAUSS, X[:2], KEY, trace="hutchinson")
+    with pytest.raises(gm.errors.ArgumentTypeError, match="trace must be"):
+        gm.log_prob(GAUSS, X[:2], KEY, trace=LH.Gaussian())
+    with pytest.raises(gm.errors.ArgumentTypeError, match="probe must be"):
+        LH.Hutchinson(2, probe=jax.random.normal)
+    with pytest.raises(gm.errors.ArgumentError, match="num_probes"):
+        LH.Hutchinson(num_probes=2.0)
+
+
+def test_log_prob_result_matches_log_prob():
+    res = LH.log_prob_result(GAUSS, X, KEY, trace=LH.Hutchinson(2))
+    assert isinstance(res, LH.LogProbResult)
+    np.testing.assert_array_equal(res.log_prob, gm.log_prob(GAUSS, X, KEY, trace=LH.Hutchinson(2)))
+    np.testing.assert_allclose(res.prior_log_prob + res.delta_log_prob, res.log_prob, rtol=1e-6)
+    assert res.latent.shape == X.shape and int(res.nfe) == 6 * int(res.num_steps) + 1
+
+
 def test_bad_key():
     with pytest.raises(TypeError, match="key"):
         gm.log_prob(GAUSS, X[:2], 0)

@@ -2,10 +2,12 @@
 
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import x64_mode
 
 import genmodels as gm
 from genmodels._checks import as_sigma_schedule
@@ -165,3 +167,103 @@ def test_uniform_t_flow_paths_start_at_infinity(path):
 def test_schedules_bad_inputs(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: gm.schedules.karras(5, rho=float("nan")), "rho"),
+        (lambda: gm.schedules.karras(5, rho=0), "rho"),
+        (lambda: gm.schedules.karras(5, rho=-2.0), "rho"),
+        (lambda: gm.schedules.karras(5, 0.002, float("inf")), "sigma_max"),
+        (lambda: gm.schedules.karras(5, float("nan"), 1.0), "sigma_min"),
+        (lambda: gm.schedules.log_uniform(np.float32(3), 0.1, 1.0), "steps"),
+        (lambda: gm.schedules.log_uniform(5, 1.0, 1.0), "sigma_min < sigma_max"),
+        (lambda: gm.schedules.uniform_t(VE(), 5, t_max=float("nan")), "t_max"),
+    ],
+)
+def test_schedules_refuse_bad_numbers_naming_them(make, match):
+    """karras(rho=nan) used to return NaNs and rho=0 raised a bare ZeroDivisionError."""
+    with pytest.raises(gm.errors.ArgumentError, match=match):
+        make()
+
+
+def test_schedules_take_numpy_ints_and_path_numbers():
+    np.testing.assert_array_equal(gm.schedules.karras(np.int64(6)), gm.schedules.karras(6))
+    edm = EDM()
+    np.testing.assert_allclose(gm.schedules.karras(6, edm.sigma_min, edm.sigma_max, edm.rho), gm.schedules.karras(6))
+    assert gm.schedules.uniform_t(VP(), np.int32(4)).shape == (5,)
+
+
+def test_uniform_t_refuses_a_traced_path_clearly():
+    with pytest.raises(gm.errors.ArgumentError, match="concrete"):
+        jax.jit(lambda p: gm.schedules.uniform_t(p, 4))(VE())
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: VE(sigma_min=-1.0), "sigma_min"),
+        (lambda: VE(sigma_min=10.0, sigma_max=1.0), "sigma_min < sigma_max"),
+        (lambda: VE(sigma_max=float("nan")), "sigma_max"),
+        (lambda: VP(beta_min=-0.1), "beta_min"),
+        (lambda: VP(beta_min=5.0, beta_max=1.0), "beta_min < beta_max"),
+        (lambda: SubVP(eps_t=1.0), "eps_t"),
+        (lambda: EDM(sigma_data=0.0), "sigma_data"),
+        (lambda: EDM(rho=float("inf")), "rho"),
+        (lambda: EDM(sigma_min=1.0, sigma_max=0.5), "sigma_min < sigma_max"),
+        (lambda: EDM(sigma_min=jnp.ones(2)), "sigma_min must be a scalar"),
+    ],
+)
+def test_paths_refuse_bad_numbers_naming_them(make, match):
+    """VE(sigma_min=-1) used to build a grid with NaNs and negative entries, VE(10, 1) an ascending one."""
+    with pytest.raises(gm.errors.ArgumentError, match=match):
+        make()
+
+
+def test_paths_refuse_non_numbers():
+    with pytest.raises(gm.errors.ArgumentTypeError, match="beta_max"):
+        VP(beta_max="20")
+    with pytest.raises(gm.errors.ArgumentTypeError, match="sigma_min"):
+        VE(sigma_min=None)
+
+
+def test_ascending_schedule_is_called_ascending():
+    with pytest.raises(gm.errors.ScheduleError, match=r"sigmas is ascending"):
+        as_sigma_schedule(jnp.array([0.1, 1.0, 5.0]))
+    with pytest.raises(gm.errors.ScheduleError, match=r"my_schedule is ascending"):
+        gm.samplers.Euler(as_sigma_schedule(np.array([0.0, 1.0, 5.0]), "my_schedule"))
+    with pytest.raises(gm.errors.ScheduleError, match="strictly descending"):
+        as_sigma_schedule(jnp.array([1.0, 2.0, 0.0]))
+
+
+def test_check_schedule_dtype_float16():
+    """float16 carries sigma <= sqrt(65504 / 4) ~ 128: beyond it sigma^2 (and sigma x noise) overflow."""
+    from genmodels._checks import check_schedule_dtype, max_safe_sigma
+
+    assert 127.0 < max_safe_sigma(jnp.float16) < 128.0 and max_safe_sigma(jnp.float32) > 1e18
+    ok = gm.schedules.karras(10)  # sigma_max = 80
+    assert check_schedule_dtype(ok, jnp.float16) is ok
+    flow = gm.schedules.uniform_t(Linear(), 8)  # starts at inf: the limit at infinity, not a number
+    assert check_schedule_dtype(flow, jnp.float16) is flow
+    big = gm.schedules.karras(10, sigma_max=300.0)
+    assert check_schedule_dtype(big, jnp.float32) is big
+    with pytest.raises(gm.errors.ScheduleError, match=r"float16.*sigma_max <= 127\.9"):
+        check_schedule_dtype(big, jnp.float16)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="float16"):  # traced: checked inside the program
+        jax.block_until_ready(eqx.filter_jit(check_schedule_dtype)(big, jnp.float16))
+    assert check_schedule_dtype(big, jnp.int32) is big  # not a floating dtype: nothing to check
+
+
+def test_float64_numbers_keep_float64_precision():
+    """A path built without x64 keeps its numbers exactly (float64 leaves) and computes in float64 when the
+    input is float64; float32 inputs stay float32."""
+    ve, vp = VE(0.002, 80.0), VP(0.1, 20.0)
+    t = np.linspace(0.05, 0.95, 7)
+    with x64_mode():
+        s = np.asarray(ve.sigma(jnp.asarray(t)))
+        assert s.dtype == np.float64
+        np.testing.assert_allclose(s, 0.002 * (80.0 / 0.002) ** t, rtol=1e-14)
+        la = -0.5 * (0.1 * t + 0.5 * 19.9 * t**2)
+        np.testing.assert_allclose(np.asarray(vp.noise_std(jnp.asarray(t))), np.sqrt(-np.expm1(2 * la)), rtol=1e-14)
+        assert ve.sigma(jnp.asarray(t, jnp.float32)).dtype == jnp.float32

@@ -217,3 +217,35 @@ def test_leaves_are_float64_copies_cast_at_use():
         assert all(c.dtype == dtype for c in dn.EDMPrecond(0.7).coefficients(s))
         assert P.VE().sigma(s).dtype == dtype and L.EDMWeighting(0.7)(s).dtype == dtype
         assert L.LogUniform().sample(KEY, 4, dtype).dtype == dtype
+
+
+# ---- numbers are checked when a noise distribution or weighting is built -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: L.LogNormal(p_mean=float("nan")), "p_mean"),
+        (lambda: L.LogNormal(p_std=-1.0), "p_std"),
+        (lambda: L.LogUniform(1.0, 0.5), "sigma_min < sigma_max"),
+        (lambda: L.LogUniform(sigma_min=0.0), "sigma_min"),
+        (lambda: L.Ladder([0.1, -1.0]), "sigmas"),
+        (lambda: L.Ladder([[0.1, 1.0]]), "sigmas"),
+        (lambda: L.PathTime(P.VE(), t_min=0.9, t_max=0.1), "t_min < t_max"),
+        (lambda: L.PathTime(P.VE(), t_min=float("inf")), "t_min"),
+        (lambda: L.EDMWeighting(float("nan")), "sigma_data"),
+        (lambda: L.Constant(-1.0), "value"),
+        (lambda: L.ncsn_sigmas(1), "num_levels"),
+        (lambda: L.ncsn_sigmas(5, 1.0, 0.1), "sigma_min < sigma_max"),
+    ],
+)
+def test_noise_and_weightings_refuse_bad_numbers_naming_them(make, match):
+    with pytest.raises(gm.errors.ArgumentError, match=match):
+        make()
+
+
+def test_noise_and_weightings_refuse_non_paths():
+    with pytest.raises(gm.errors.ArgumentTypeError, match="path"):
+        L.PathTime("VP")
+    with pytest.raises(gm.errors.ArgumentTypeError, match="path"):
+        L.LikelihoodWeighting(None)
