@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, Real
 
 from genmodels.errors import ArgumentTypeError
 from genmodels.losses._common import LossAndMetrics, Reduction, denoiser_model, finish, row_error, rows_of, split_batch
@@ -99,9 +99,9 @@ def edm_loss(
     batch: Any,
     key: PRNGKeyArray,
     *,
-    p_mean: Float[Any, ""] = -1.2,
-    p_std: Float[Any, ""] = 1.2,
-    sigma_data: Float[Any, ""] | None = None,
+    p_mean: Real[ArrayLike, ""] = -1.2,
+    p_std: Real[ArrayLike, ""] = 1.2,
+    sigma_data: Real[ArrayLike, ""] | None = None,
     reduction: Reduction = "mean",
 ) -> LossAndMetrics:
     """EDM's loss (Karras et al. 2022, Table 1): ln sigma ~ N(p_mean, p_std^2),
@@ -119,9 +119,9 @@ def vp_loss(
     batch: Any,
     key: PRNGKeyArray,
     *,
-    beta_min: Float[Any, ""] = 0.1,
-    beta_d: Float[Any, ""] = 19.9,
-    epsilon_t: Float[Any, ""] = 1e-5,
+    beta_min: Real[ArrayLike, ""] = 0.1,
+    beta_d: Real[ArrayLike, ""] = 19.9,
+    epsilon_t: Real[ArrayLike, ""] = 1e-5,
     reduction: Reduction = "mean",
 ) -> LossAndMetrics:
     """EDM's VP loss (DDPM++ / score_sde VP): t ~ U(epsilon_t, 1), sigma = sigma_VP(t) with
@@ -137,8 +137,8 @@ def ve_loss(
     batch: Any,
     key: PRNGKeyArray,
     *,
-    sigma_min: Float[Any, ""] = 0.02,
-    sigma_max: Float[Any, ""] = 100.0,
+    sigma_min: Real[ArrayLike, ""] = 0.02,
+    sigma_max: Real[ArrayLike, ""] = 100.0,
     reduction: Reduction = "mean",
 ) -> LossAndMetrics:
     """EDM's VE loss (NCSN++ / score_sde VE): ln sigma ~ U(ln sigma_min, ln sigma_max), lambda = 1 / sigma^2.

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, PRNGKeyArray, Real
 
 from genmodels._arrays import like
 from genmodels._checks import check_positive, is_concrete
@@ -151,9 +151,9 @@ def path_loss(
     path: AbstractPath | None = None,
     parameterization: AbstractParameterization | None = None,
     coupling: AbstractCoupling | None = None,
-    sigma_min: Float[Any, ""] = 0.0,
-    t_min: Float[Any, ""] | None = None,
-    t_max: Float[Any, ""] | None = None,
+    sigma_min: Real[ArrayLike, ""] = 0.0,
+    t_min: Real[ArrayLike, ""] | None = None,
+    t_max: Real[ArrayLike, ""] | None = None,
     weighting: Callable[[Array], Array] | None = None,
     reduction: Reduction = "mean",
 ) -> LossAndMetrics:
@@ -190,7 +190,7 @@ def cfm_loss(
     batch: Any,
     key: PRNGKeyArray,
     *,
-    sigma_min: Float[Any, ""] = 0.0,
+    sigma_min: Real[ArrayLike, ""] = 0.0,
     coupling: AbstractCoupling | None = None,
     reduction: Reduction = "mean",
 ) -> LossAndMetrics:
@@ -211,7 +211,7 @@ def ot_cfm_loss(
     batch: Any,
     key: PRNGKeyArray,
     *,
-    sigma_min: Float[Any, ""] = 0.0,
+    sigma_min: Real[ArrayLike, ""] = 0.0,
     coupling: AbstractCoupling = SinkhornCoupling(),
     reduction: Reduction = "mean",
 ) -> LossAndMetrics:

@@ -32,7 +32,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, Real
 
 from genmodels._arrays import Number, like, number
 from genmodels._checks import check_count, check_positive
@@ -61,7 +61,7 @@ def _check_cost(cost, square: bool = False):
 
 
 def sinkhorn(
-    cost: Float[Array, "n m"], epsilon: Float[ArrayLike, ""] = 0.05, iterations: int = 50
+    cost: Float[Array, "n m"], epsilon: Real[ArrayLike, ""] = 0.05, iterations: int = 50
 ) -> Float[Array, "n m"]:
     """Entropic OT plan between uniform marginals (rows sum to 1/n, columns to 1/m after the last
     iteration), regularisation eps = ``epsilon`` * mean(cost) (``epsilon`` may be traced);
@@ -84,7 +84,7 @@ def sinkhorn(
     return jnp.exp((f[:, None] + g[None, :] - cost) / eps)
 
 
-def _phases(n: int, tol: Float[ArrayLike, ""]) -> Int[ArrayLike, ""]:
+def _phases(n: int, tol: Real[ArrayLike, ""]) -> Int[ArrayLike, ""]:
     """Number of eps-scaling phases, 0.25 x 0.2^k down to tol / n: a Python int for a concrete ``tol``,
     a traced int otherwise (at most the 64 tabulated phases)."""
     if not isinstance(tol, jax.core.Tracer):
@@ -94,7 +94,7 @@ def _phases(n: int, tol: Float[ArrayLike, ""]) -> Int[ArrayLike, ""]:
 
 
 def assignment(
-    cost: Float[Array, "n n"], tol: Float[ArrayLike, ""] = 1e-4, max_rounds: int = 100_000
+    cost: Float[Array, "n n"], tol: Real[ArrayLike, ""] = 1e-4, max_rounds: int = 100_000
 ) -> Int[Array, " n"]:
     """Permutation ``perm`` (row i -> column perm[i]) minimising sum_i cost[i, perm[i]].
 

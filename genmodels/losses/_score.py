@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, PRNGKeyArray, Real
 
 from genmodels._arrays import like, to_leaf
 from genmodels._checks import check_count, check_positive
@@ -76,7 +76,7 @@ def ssm_loss(
     batch: Any,
     key: PRNGKeyArray,
     *,
-    noise: AbstractNoise | Float[Any, ""] | None = None,
+    noise: AbstractNoise | Real[ArrayLike, ""] | None = None,
     weighting: Callable[[Array], Array] | None = None,
     num_projections: int = 1,
     variance_reduction: bool = False,
@@ -128,7 +128,7 @@ def exact_score_matching_loss(
     batch: Any,
     key: PRNGKeyArray,
     *,
-    noise: AbstractNoise | Float[Any, ""] | None = None,
+    noise: AbstractNoise | Real[ArrayLike, ""] | None = None,
     weighting: Callable[[Array], Array] | None = None,
     max_dim: int = 64,
     reduction: Reduction = "mean",
