@@ -30,7 +30,7 @@ from typing import Any
 
 import jax
 
-from genmodels.errors import ArgumentError, RunDirectoryError, RunDirectoryLockedError, RunExistsError
+from genmodels.errors import ArgumentError, ArgumentTypeError, RunDirectoryError, RunDirectoryLockedError, RunExistsError
 from genmodels.train._files import atomic_write, tmp_path_of, write_json
 from genmodels.train._lock import LOCK_NAME, RunLock, new_job_id
 
@@ -59,16 +59,18 @@ class RunDirectory:
         job_id: the id of this job in the lock (default ``$GENMODELS_JOB_ID``, else drawn by process 0).
 
     ``with RunDirectory(...) as run:`` applies the rules and takes the lock; the lock is released when the
-    outermost ``with`` ends (or at interpreter exit). ``open()`` / ``close()`` do the same by hand.
+    outermost ``with`` ends (or at interpreter exit). ``open()`` / ``close()`` do the same by hand. Hold one
+    ``with`` around everything a job writes (``fit(run_dir=run)``, then ``run.write_results(...)``);
+    ``overwrite`` acts at the first open only.
     """
 
     def __init__(self, path: str | Path, *, resume: bool = False, overwrite: bool = False, config: Any = None,
                  owned: tuple[str, ...] | None = None, break_lock: bool = False, job_id: str | None = None):  # fmt: skip
         if not isinstance(path, (str, Path)):
-            raise ArgumentError(f"path must be a str or pathlib.Path, got {type(path).__name__}.")
+            raise ArgumentTypeError(f"path must be a str or pathlib.Path, got {type(path).__name__}.")
         for name, flag in (("resume", resume), ("overwrite", overwrite), ("break_lock", break_lock)):
             if not isinstance(flag, bool):
-                raise ArgumentError(f"{name} must be True or False, got {flag!r}.")
+                raise ArgumentTypeError(f"{name} must be True or False, got {flag!r}.")
         if resume and overwrite:
             raise ArgumentError("resume and overwrite exclude each other (--resume / --overwrite).")
         self.path = Path(path)
@@ -105,6 +107,7 @@ class RunDirectory:
                 self._open_distributed()
             else:
                 self._open_here()
+            self.overwrite = False  # deletes once: a later open of this value (after close) keeps the new run
         self._depth += 1
         return self
 
