@@ -171,7 +171,8 @@ def save_pictures(out: Path, grids: dict, history: list) -> None:
 
 def run(config: Config, run_dir: gm.train.RunDirectory, *, checkpoint_every: int | None = None,
         quiet: bool = False) -> dict:  # fmt: skip
-    """Train, evaluate, draw in the opened ``run_dir``; writes ``results.json`` there and returns it."""
+    """Train, evaluate, draw in the opened ``run_dir``; writes ``results.json`` there and returns it (and
+    prints its main entries unless ``quiet``)."""
     t0, out = time.perf_counter(), run_dir.path
     data = load_data(config)
     (xtr, _), (xte, _) = data["train"], data["test"]
@@ -200,6 +201,7 @@ def run(config: Config, run_dir: gm.train.RunDirectory, *, checkpoint_every: int
         "platform": jax.default_backend(), "wall_time": time.perf_counter() - t0, "code_version": common.code_version(),
     }  # fmt: skip
     common.write_json(out / "results.json", results)
-    shown = ("family", "dataset", "steps", "bits_per_dim", "classifier_frechet", "samplers")
-    print(json.dumps({k: common.to_json(results[k]) for k in shown}, indent=1))
+    if not quiet:
+        shown = ("family", "dataset", "steps", "bits_per_dim", "classifier_frechet", "samplers")
+        print(json.dumps({k: common.to_json(results[k]) for k in shown}, indent=1))
     return results

@@ -112,15 +112,16 @@ def _base_type(annotation) -> tuple[type, Any]:
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         return _base_type(next(a for a in args if a is not type(None)))
     if typing.get_origin(annotation) is tuple:
-        return args[0], "+" if len(args) == 2 and args[1] is Ellipsis else len(args)
+        return args[0], "*" if len(args) == 2 and args[1] is Ellipsis else len(args)
     return annotation, None
 
 
 def _converter(name: str, kind: type, meta: dict, elements: bool):
-    """argparse ``type``: ``kind(text)`` checked by the metadata (choices only for tuple elements: argparse
-    checks a scalar's choices itself and says "invalid choice")."""
+    """argparse ``type``: ``kind(text)`` checked by the metadata. For a tuple field (``elements``) the text
+    may hold several comma-separated values (a list, flattened by :func:`parse`) whose choices are checked
+    here; argparse checks a scalar's choices itself (and says "invalid choice")."""
 
-    def convert(text: str):
+    def one(text: str):
         try:
             value = kind(text)
         except ValueError:
@@ -130,6 +131,9 @@ def _converter(name: str, kind: type, meta: dict, elements: bool):
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err).split(": ", 1)[1]) from None
         return value
+
+    def convert(text: str):
+        return [one(t) for t in text.split(",") if t] if elements and kind is not Path else one(text)
 
     convert.__name__ = kind.__name__  # argparse names the type in its own messages
     return convert
@@ -212,11 +216,12 @@ def build_parser(module, argv: list[str], *, doc: str | None = None, options=Non
     then ``--config`` and one option per config field, with the defaults of the base config that
     ``--config`` and the selectors in ``argv`` choose."""
     base, error, named = _base(module, argv)
-    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    prog = module.__name__.rsplit(".", 1)[-1] + ".py"  # the script of the config module, also under -m
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     if options is not None:
         _add_fields(p.add_argument_group("run"), options, None)
     picked = " ".join(f"{option(f.name)} {getattr(base, f.name)}" for f in _selectors(module))
-    group = p.add_argument_group(f"config (defaults shown: the recipe of {picked})")
+    group = p.add_argument_group(f"config (defaults shown: the recipe of {picked})" if picked else "config")
     names = tuple(getattr(module, "NAMES", ()))
     if names:
         group.add_argument("--config", choices=names, default=argparse.SUPPRESS, metavar="NAME",
@@ -245,9 +250,10 @@ def parse(module, argv: list[str] | None = None, *, doc: str | None = None, opti
     opts = None
     if options is not None:
         names = {f.name for f in dataclasses.fields(options)}
-        opts = options(**{k: given.pop(k) for k in list(given) if k in names})
+        opts = options(**{k: _flat(v) if isinstance(v, list) else v for k, v in
+                          ((k, given.pop(k)) for k in list(given) if k in names)})  # fmt: skip
     try:
-        config = dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
+        config = dataclasses.replace(base, **{k: _flat(v) if isinstance(v, list) else v for k, v in given.items()})
     except (ValueError, TypeError) as err:
         parser.error(str(err))
     for f in dataclasses.fields(config):
@@ -263,6 +269,11 @@ def parse(module, argv: list[str] | None = None, *, doc: str | None = None, opti
     if owned is not None:
         _check_run_dir(parser, config, opts, owned)
     return config, opts
+
+
+def _flat(values: list) -> tuple:
+    """The values of a tuple option: each token gave one value or a list of comma-separated ones."""
+    return tuple(x for v in values for x in (v if isinstance(v, list) else [v]))
 
 
 def _check_run_dir(parser, config, opts, owned) -> None:

@@ -1,9 +1,10 @@
 """Run ``toy2d.py`` over a family x dataset grid and write the results table (markdown + JSON).
 
-    python experiments/toy2d_table.py --out runs/toy2d_table            # 8 families x 3 datasets, 5000 steps
+    python -m experiments.toy2d_table --out runs/toy2d_table            # 8 families x 3 datasets, 5000 steps
     python experiments/toy2d_table.py --out runs/toy2d_table --docs docs/results.md
 
-Each cell runs ``experiments/toy2d.py --family F --dataset D --out OUT/F-D --steps N`` in its own process
+Each cell runs ``python -m experiments.toy2d --family F --dataset D --out OUT/F-D --steps N`` (the family's
+recipe, ``experiments/configs/toy2d.py``) in its own process
 (``--jobs J`` at a time; ``--single-threaded`` keeps each to one XLA CPU thread); a cell whose ``results.json`` already
 exists is read, not rerun (``--rerun`` redoes it with ``--overwrite``). Arguments after ``--`` go to every
 cell. Writes ``OUT/table.json`` (one row per cell: swd, swd_baseline, their ratio, mmd, nll, few-step
@@ -13,7 +14,6 @@ between ``<!-- toy2d-table:start -->`` and ``<!-- toy2d-table:end -->``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -22,31 +22,27 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from experiments import cli, common
+from experiments.configs import toy2d_table as configs
 
-from experiments import common
-from experiments.configs.toy2d import FAMILIES
-
-TOY2D = Path(__file__).resolve().parent / "toy2d.py"
-GRID_DATASETS = ("8gaussians", "moons", "checkerboard")
+REPO = Path(__file__).resolve().parent.parent
 START, END = "<!-- toy2d-table:start -->", "<!-- toy2d-table:end -->"
 
 
-def run_cell(family: str, dataset: str, args, extra: list[str]) -> dict:
-    out = args.out / f"{family}-{dataset}"
-    if (out / "results.json").exists() and not args.rerun:
+def run_cell(family: str, dataset: str, config: configs.Config, opts: configs.Options, extra: list[str]) -> dict:
+    out = opts.out / f"{family}-{dataset}"
+    if (out / "results.json").exists() and not opts.rerun:
         return json.loads((out / "results.json").read_text())
-    cmd = [sys.executable, str(TOY2D), "--family", family, "--dataset", dataset, "--out", str(out),
-           "--steps", str(args.steps), "--seed", str(args.seed), "--quiet"] + extra  # fmt: skip
-    if args.rerun and out.exists():
+    cmd = [sys.executable, "-m", "experiments.toy2d", "--family", family, "--dataset", dataset, "--out", str(out),
+           "--steps", str(config.steps), "--seed", str(config.seed), "--quiet"] + extra  # fmt: skip
+    if opts.rerun and out.exists():
         cmd.append("--overwrite")
     env = dict(os.environ)
-    if args.single_threaded:  # for --jobs ~ the number of cores
+    if opts.single_threaded:  # for --jobs ~ the number of cores
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
         env["OMP_NUM_THREADS"] = "1"
     t = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
         print(f"[{family}-{dataset}] FAILED after {time.perf_counter() - t:.0f} s:\n{tail}", flush=True)
@@ -95,7 +91,8 @@ def markdown(rows: list[dict], families, datasets, command: str) -> str:
     header = ["family (primary sampler, NFE)"] + list(datasets)
     table1 = common.markdown_table(header, [[label(f)] + [ratio(f, d) for d in datasets] for f in families])
     table2 = common.markdown_table(["family"] + list(datasets), [[f] + [nll(f, d) for d in datasets] for f in families])
-    lines = [f"Regenerate: `{command}`", "",
+    lines = [f"Regenerate: `{command}`. Each cell is the recipe of its family (`experiments/configs/toy2d.py`): "
+             "`python -m experiments.toy2d --family FAMILY --dataset DATASET --out DIR` reproduces it.", "",
              "swd / swd_baseline (swd / baseline), sliced 2-Wasserstein distance of the samples to fresh data; "
              "target <= 2 (cells above it are marked **miss**):", "", table1, "",
              "Test NLL in nats (probability-flow ODE, `gm.log_prob`; exact value for 8 Gaussians in brackets):",
@@ -118,34 +115,30 @@ def markdown(rows: list[dict], families, datasets, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> list[dict]:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--families", nargs="+", choices=tuple(FAMILIES), default=list(FAMILIES))
-    p.add_argument("--datasets", nargs="+", default=list(GRID_DATASETS))
-    p.add_argument("--steps", type=common.positive_int, default=5000)
-    p.add_argument("--seed", type=common.nonnegative_int, default=0)
-    p.add_argument("--jobs", type=common.positive_int, default=1, help="cells run at once (default 1)")
-    p.add_argument("--single-threaded", action="store_true", help="one XLA CPU thread per cell (use with --jobs)")
-    p.add_argument("--rerun", action="store_true", help="rerun cells that already have results.json")
-    p.add_argument("--docs", type=Path, help="markdown file whose toy2d-table block is replaced")
-    args = p.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    cells = [(f, d) for f in args.families for d in args.datasets]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda c: run_cell(*c, args, extra), cells))
+def run(config: configs.Config, opts: configs.Options, extra: list[str] = (), command: str = "") -> list[dict]:
+    """Run (or read) every cell; write ``OUT/table.json``, ``OUT/table.md`` and, with ``opts.docs``, the
+    docs block; returns the rows."""
+    opts.out.mkdir(parents=True, exist_ok=True)
+    cells = [(f, d) for f in config.families for d in config.datasets]
+    with ThreadPoolExecutor(opts.jobs) as pool:
+        results = list(pool.map(lambda c: run_cell(*c, config, opts, list(extra)), cells))
     rows = [summarise(r) for r in results]
-    command = "python experiments/toy2d_table.py " + " ".join(argv) + (" -- " + " ".join(extra) if extra else "")
-    text = markdown(rows, args.families, args.datasets, command)
-    common.write_json(args.out / "table.json", {"command": command, "rows": rows})
-    (args.out / "table.md").write_text(text)
-    if args.docs:
-        common.write_marked_block(args.docs, START, END, text, heading="2-D toys")
+    text = markdown(rows, config.families, config.datasets, command)
+    common.write_json(opts.out / "table.json", {"command": command, "rows": rows})
+    (opts.out / "table.md").write_text(text)
+    if opts.docs:
+        common.write_marked_block(opts.docs, START, END, text, heading="2-D toys")
     print(text)
     return rows
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []  # options for every cell
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    config, opts = cli.parse(configs, argv, doc=__doc__, options=configs.Options)
+    command = "python -m experiments.toy2d_table " + " ".join(argv) + (" -- " + " ".join(extra) if extra else "")
+    return run(config, opts, extra, command)
 
 
 if __name__ == "__main__":
