@@ -17,17 +17,24 @@ Anything that sets a shape (a count of levels, iDDPM's table length, the number 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from genmodels.errors import ArgumentError, ArgumentTypeError
 
 Number = Float[ArrayLike, ""]
 """A scalar hyper-parameter as stored by :func:`number`: a 0-d float64 numpy array, or a traced scalar."""
+
+RealScalar = Real[ArrayLike, ""]
+"""A scalar number as an argument: a Python int or float, a numpy or jax scalar, or a traced one."""
+
+Count = Union[int, np.integer]
+"""A count as an argument: a Python or numpy integer (bools are refused by :func:`~genmodels._checks.check_count`)."""
 
 
 def rows(value, x):

@@ -31,8 +31,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, Shaped
 
+from genmodels._arrays import Count, RealScalar
 from genmodels._checks import check_count, check_finite, check_float_dtype, is_concrete
 from genmodels.errors import ArgumentError, ArgumentTypeError, reraise_runtime_checks
 from genmodels.samplers._adaptive import (
@@ -120,7 +121,7 @@ class Hutchinson(AbstractTraceEstimator):
     ``probe`` is :class:`Rademacher` (default) or :class:`Gaussian`, or any :class:`AbstractProbe`.
     """
 
-    num_probes: int = eqx.field(default=1, static=True, converter=functools.partial(check_count, "num_probes"))
+    num_probes: Count = eqx.field(default=1, static=True, converter=functools.partial(check_count, "num_probes"))
     probe: AbstractProbe = Rademacher()
 
     def __check_init__(self):
@@ -225,16 +226,16 @@ def _check_trace(trace: Any) -> None:
 @reraise_runtime_checks
 def log_prob_result(
     model: Any,
-    x: Float[Array, "batch *dims"],
+    x: Shaped[ArrayLike, "batch *dims"],
     key: PRNGKeyArray,
     *,
-    sigma_min: float = 0.002,
-    sigma_max: float = 80.0,
+    sigma_min: RealScalar = 0.002,
+    sigma_max: RealScalar = 80.0,
     trace: AbstractTraceEstimator = ExactTrace(),
-    rtol: float = 1e-5,
-    atol: float = 1e-5,
+    rtol: RealScalar = 1e-5,
+    atol: RealScalar = 1e-5,
     solver: dfx.AbstractSolver = dfx.Dopri5(),
-    max_steps: int = 4096,
+    max_steps: Count = 4096,
 ) -> LogProbResult:
     """:func:`log_prob` with its diagnostics: a :class:`LogProbResult` (log_prob, nfe, num_steps, latent,
     and the prior and divergence terms). Arguments as in :func:`log_prob`."""
@@ -258,16 +259,16 @@ def log_prob_result(
 
 def log_prob(
     model: Any,
-    x: Float[Array, "batch *dims"],
+    x: Shaped[ArrayLike, "batch *dims"],
     key: PRNGKeyArray,
     *,
-    sigma_min: float = 0.002,
-    sigma_max: float = 80.0,
+    sigma_min: RealScalar = 0.002,
+    sigma_max: RealScalar = 80.0,
     trace: AbstractTraceEstimator = ExactTrace(),
-    rtol: float = 1e-5,
-    atol: float = 1e-5,
+    rtol: RealScalar = 1e-5,
+    atol: RealScalar = 1e-5,
     solver: dfx.AbstractSolver = dfx.Dopri5(),
-    max_steps: int = 4096,
+    max_steps: Count = 4096,
 ) -> Float[Array, " batch"]:
     """log p(x) in nats of the diffusion model's probability-flow ODE, one value per row of x.
 
@@ -298,7 +299,9 @@ def log_prob(
     ).log_prob  # fmt: skip
 
 
-def bits_per_dim(log_prob_nats: Array, num_dims: int, num_levels: int = 256, data_range: float = 2.0) -> Array:
+def bits_per_dim(
+    log_prob_nats: Float[ArrayLike, "*shape"], num_dims: Count, num_levels: Count = 256, data_range: RealScalar = 2.0
+) -> Float[Array, "*shape"]:
     """Bits per dimension of discrete data from a continuous log-density of its dequantised version.
 
     With data on ``num_levels`` levels mapped to an interval of length ``data_range`` (see
@@ -322,8 +325,12 @@ def bits_per_dim(log_prob_nats: Array, num_dims: int, num_levels: int = 256, dat
 
 
 def dequantize(
-    key: PRNGKeyArray, x_int: Array, num_levels: int = 256, low: float = -1.0, high: float = 1.0
-) -> Float[Array, "..."]:
+    key: PRNGKeyArray,
+    x_int: Shaped[ArrayLike, "*shape"],
+    num_levels: Count = 256,
+    low: RealScalar = -1.0,
+    high: RealScalar = 1.0,
+) -> Float[Array, "*shape"]:
     """Uniform dequantisation: y = (x_int + u) / num_levels * (high - low) + low, u ~ U[0, 1) per entry.
 
     Integers 0..num_levels-1 become continuous data on [low, high); bin k is

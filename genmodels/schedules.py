@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from genmodels._arrays import check_less, check_number, is_traced
+from genmodels._arrays import Count, RealScalar, check_less, check_number, is_traced
 from genmodels._checks import check_count
 from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.paths import AbstractPath
@@ -41,7 +41,12 @@ def append_zero(sigmas: Float[ArrayLike, " n"]) -> Float[Array, " n+1"]:
 
 
 def karras(
-    steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0, *, final_zero: bool = True
+    steps: Count,
+    sigma_min: RealScalar = 0.002,
+    sigma_max: RealScalar = 80.0,
+    rho: RealScalar = 7.0,
+    *,
+    final_zero: bool = True,
 ) -> Float[Array, " levels"]:
     """EDM grid (Karras et al. 2022, Eq. 5): sigma_i = (max^(1/rho) + i/(N-1) (min^(1/rho) - max^(1/rho)))^rho.
 
@@ -64,7 +69,7 @@ def karras(
 
 
 def log_uniform(
-    steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, *, final_zero: bool = True
+    steps: Count, sigma_min: RealScalar = 0.002, sigma_max: RealScalar = 80.0, *, final_zero: bool = True
 ) -> Float[Array, " levels"]:
     """Geometric (log-uniform) grid from sigma_max to sigma_min, as the NCSN noise ladder and
     k-diffusion's ``get_sigmas_exponential``; ``final_zero`` as in :func:`karras` (``steps + 1`` entries)."""
@@ -76,7 +81,7 @@ def log_uniform(
 
 
 def uniform_t(
-    path: AbstractPath, steps: int, *, t_min: float | None = None, t_max: float | None = None
+    path: AbstractPath, steps: Count, *, t_min: RealScalar | None = None, t_max: RealScalar | None = None
 ) -> Float[Array, " levels"]:
     """Path-native grid: times uniform in t from t_max down to t_min, mapped to sigma(t), ending in 0.
 

@@ -161,7 +161,8 @@ def test_sample_and_log_prob_with_new_preconditioning_numbers(pre):
         return gm.log_prob(dn.precondition(net, p), X0, KEY)
 
     assert reuses_program(sample, pre)
-    assert reuses_program(log_prob, pre)
+    if pre is EDM_PRE:  # one likelihood case is enough (each is a compile of the augmented ODE)
+        assert reuses_program(log_prob, pre)
 
 
 def test_edm_model_sigma_data_reuses_the_sampler_program():

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from genmodels._arrays import Number, check_number, floating, like, number, rows, to_leaf
+from genmodels._arrays import Count, Number, RealScalar, check_number, floating, like, number, rows, to_leaf
 from genmodels._checks import as_sigma_schedule, check_count
 from genmodels.errors import ArgumentError
 
@@ -76,7 +76,7 @@ class VEPrecond(AbstractPreconditioning):
         return jnp.ones_like(sigma), sigma, jnp.ones_like(sigma), jnp.log(0.5 * sigma)
 
 
-def iddpm_sigmas(M: int = 1000, C1: float = 0.001, C2: float = 0.008) -> Float[np.ndarray, " M+1"]:
+def iddpm_sigmas(M: Count = 1000, C1: RealScalar = 0.001, C2: RealScalar = 0.008) -> Float[np.ndarray, " levels"]:
     """The iDDPM noise levels u_0 > u_1 > ... > u_M = 0 (EDM Table 1): u_M = 0 and
     u_{j-1} = sqrt((u_j^2 + 1) / max(abar(j-1) / abar(j), C1) - 1), abar(j) = sin^2(pi j / (2 M (C2 + 1))).
 

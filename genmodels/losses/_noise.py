@@ -14,6 +14,7 @@ the argument: NaN, inf and out-of-range values are refused) and cast to the dtyp
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -21,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from genmodels._arrays import Number, check_less, check_number, floating, like, number, to_leaf
+from genmodels._arrays import Count, Number, RealScalar, check_less, check_number, floating, like, number, to_leaf
 from genmodels._checks import as_sigma_schedule, check_count
 from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.paths import AbstractPath
@@ -36,7 +37,7 @@ class AbstractNoise(eqx.Module):
     """A distribution of noise levels; its numbers are leaves cast to the requested dtype at use."""
 
     @abc.abstractmethod
-    def sample(self, key: PRNGKeyArray, n: int, dtype=jnp.float32) -> Float[Array, " n"]:
+    def sample(self, key: PRNGKeyArray, n: Count, dtype: Any = jnp.float32) -> Float[Array, " n"]:
         """n noise levels sigma > 0."""
 
 
@@ -168,7 +169,9 @@ class Constant(eqx.Module):
         return jnp.full_like(sigma, like(self.value, sigma))
 
 
-def ncsn_sigmas(num_levels: int = 10, sigma_min: float = 0.01, sigma_max: float = 1.0) -> Float[Array, " L"]:
+def ncsn_sigmas(
+    num_levels: Count = 10, sigma_min: RealScalar = 0.01, sigma_max: RealScalar = 1.0
+) -> Float[Array, " num_levels"]:
     """NCSN's geometric noise ladder: ``num_levels`` (an int >= 2) levels from sigma_max down to sigma_min
     (0 < sigma_min < sigma_max, finite)."""
     num_levels = check_count("num_levels", num_levels, minimum=2)
