@@ -179,6 +179,8 @@ def check_binary(name: str, x: Array) -> Array:
 
 
 def check_n_dims(name: str, n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive int (the number of binary dimensions), got {n!r}.")
-    return int(n)
+    """``n`` as a Python int >= 1 (a size: dimensions, masks, widths); :func:`check_count` with minimum 1.
+
+    Its message used to call every such size "the number of binary dimensions" (issue 9); it now names the
+    argument only."""
+    return check_count(name, n)
