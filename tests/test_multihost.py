@@ -118,6 +118,7 @@ def test_two_processes_match_one_process_and_resume(tmp_path):
     assert first[0]["digest"] != multi[0]["digest"]  # the resumed run did train on
     rows = [json.loads(line) for line in (tmp_path / "multi" / "metrics.jsonl").read_text().splitlines()]
     assert [r["event"] for r in rows if "event" in r][:2] == ["start", "resume"]
+    assert not (tmp_path / "multi" / "run.lock").exists()  # process 0 took the run directory's lock and released it
     a = [np.asarray(v) for v in single["leaves"]]
     b = [np.asarray(v) for v in multi[0]["leaves"]]
     scale = max(float(np.abs(u).max()) for u in a)
