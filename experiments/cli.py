@@ -1,8 +1,9 @@
 """Command lines derived from config dataclasses; no JAX is imported here, so ``--help`` answers at once.
 
 A config is a frozen dataclass whose fields are made by :func:`param` (default, help text, checks). Its
-module (``experiments/configs/<script>.py``) also defines ``get_config(name=None, **selectors)``, the config
-named ``name`` (one of ``NAMES``) or the default of the selector values given (e.g. ``family``, ``dataset``).
+module (``experiments/configs/<script>.py``) defines ``Config``, ``NAMES`` (the named recipes, possibly
+none) and ``get_config(name=None, **selectors)``, the config named ``name`` or the default of the selector
+values given (e.g. ``family``, ``dataset``).
 :func:`parse` turns that into the script's command line:
 
 * ``--config NAME`` and the selector fields (``select=True``) choose the base config; its values are the
@@ -23,12 +24,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 import types
 import typing
 from pathlib import Path
 from typing import Any
-
-_META = ("help", "choices", "ge", "gt", "lt", "applies", "train", "select", "required", "noun", "flag", "exclusive")
 
 
 def param(default: Any, help: str, *, choices=None, ge=None, gt=None, lt=None, applies=None, train: bool = True,
@@ -90,10 +90,32 @@ def check_value(name: str, value: Any, meta: dict) -> None:
                 raise ValueError(f"{name}: expected {kind} {symbol} {meta[op]}, got {v}")
 
 
+def _is(value: Any, kind: type) -> bool:
+    if kind in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if kind is float else (str, Path) if kind is Path else kind)
+
+
+def check_type(name: str, value: Any, annotation: Any) -> None:
+    """Raise TypeError naming ``name`` unless ``value`` fits the field's annotation (``int``, ``float``
+    (ints too), ``str``, ``bool``, ``X | None``, ``tuple[X, ...]``, ``tuple[X, X]``)."""
+    kind, nargs = _base_type(annotation)
+    if value is None and type(None) in typing.get_args(annotation):
+        return
+    ok = _is(value, kind) if nargs is None else (
+        isinstance(value, tuple) and nargs in ("*", len(value)) and all(_is(v, kind) for v in value))  # fmt: skip
+    if not ok:
+        want = kind.__name__ if nargs is None else f"a tuple of {'' if nargs == '*' else nargs} {kind.__name__}"
+        raise TypeError(f"{name}: expected {want}, got {value!r}")
+
+
 def validate(config: Any) -> None:
-    """Check every field of ``config`` against its :func:`param` metadata (ValueError naming the option)."""
+    """Check every field of ``config`` against its annotation and its :func:`param` metadata (TypeError or
+    ValueError naming the option); the ``__post_init__`` of each config calls it."""
+    hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
         if "help" in f.metadata:
+            check_type(option(f.name), getattr(config, f.name), hints[f.name])
             check_value(option(f.name), getattr(config, f.name), f.metadata)
 
 
@@ -189,7 +211,7 @@ def _base(module, argv: list[str]) -> tuple[Any, str | None, bool]:
     Selector values the full parser will refuse are ignored here; without the required selectors (and
     without ``--config``) the base is ``Config()``, which ``--help`` then shows."""
     pre = argparse.ArgumentParser(add_help=False)
-    names = tuple(getattr(module, "NAMES", ()))
+    names = tuple(module.NAMES)
     if names:
         pre.add_argument("--config")
     hints, fields = typing.get_type_hints(module.Config), _selectors(module)
@@ -222,7 +244,7 @@ def build_parser(module, argv: list[str], *, doc: str | None = None, options=Non
         _add_fields(p.add_argument_group("run"), options, None)
     picked = " ".join(f"{option(f.name)} {getattr(base, f.name)}" for f in _selectors(module))
     group = p.add_argument_group(f"config (defaults shown: the recipe of {picked})" if picked else "config")
-    names = tuple(getattr(module, "NAMES", ()))
+    names = tuple(module.NAMES)
     if names:
         group.add_argument("--config", choices=names, default=argparse.SUPPRESS, metavar="NAME",
                            help="a named recipe, the options given beside it override it: " + ", ".join(names))
@@ -239,8 +261,6 @@ def parse(module, argv: list[str] | None = None, *, doc: str | None = None, opti
     the run directory with ``common.prepare_run_dir`` (and clear it on ``--overwrite``); ``check(config)``:
     raises ValueError on inputs that need more than the config to judge (files), before the run directory.
     """
-    import sys
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, base, error = build_parser(module, argv, doc=doc, options=options)
     given = vars(parser.parse_args(argv))

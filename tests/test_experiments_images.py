@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 TINY = ["--base", "8", "--batch", "32", "--num-samples", "16", "--bpd-images", "4", "--bpd-batch", "4",
-        "--bpd-tol", "1e-3", "--classifier-steps", "5", "--steps-per-call", "3", "--quiet"]  # fmt: skip
+        "--bpd-tol", "1e-3", "--bpd-trace", "hutchinson", "--classifier-steps", "5", "--steps-per-call", "3",
+        "--quiet"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

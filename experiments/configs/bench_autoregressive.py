@@ -34,6 +34,9 @@ class Config:
             raise ValueError(f"--n-dims {self.n_dims}: PixelCNN needs a square number of dims")
 
 
+NAMES: tuple[str, ...] = ()  # no named recipes: the selectors choose
+
+
 def get_config(name: str | None = None) -> Config:
     return Config()
 

@@ -44,6 +44,9 @@ class Config:
 QUICK = dict(budget=0.2, batches=(1024,), spread_keys=3)
 
 
+NAMES: tuple[str, ...] = ()  # no named recipes: the selectors choose
+
+
 def get_config(name: str | None = None, *, quick: bool = False) -> Config:
     return Config(quick=quick, **(QUICK if quick else {}))
 

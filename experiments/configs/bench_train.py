@@ -36,6 +36,9 @@ class Config:
 QUICK = dict(spc=(1, 10), reps=2, seconds=1.0, flag_sets=("default", "xnn-dot"))
 
 
+NAMES: tuple[str, ...] = ()  # no named recipes: the selectors choose
+
+
 def get_config(name: str | None = None, *, quick: bool = False) -> Config:
     return Config(quick=quick, **(QUICK if quick else {}))
 

@@ -35,6 +35,9 @@ QUICK = dict(toy_steps=60, n_eval=1000, n_test=64, density_grid=16, image_steps=
              bpd_images=8, classifier_steps=20)  # fmt: skip
 
 
+NAMES: tuple[str, ...] = ()  # no named recipes: the selectors choose
+
+
 def get_config(name: str | None = None, *, quick: bool = False) -> Config:
     """The demo's recipe (``quick``: the smoke run)."""
     return Config(quick=quick, **(QUICK if quick else {}))

@@ -93,6 +93,9 @@ FAMILIES = {  # the recipe of each family (all datasets)
 }
 
 
+NAMES: tuple[str, ...] = ()  # no named recipes: the selectors choose
+
+
 def get_config(name: str | None = None, *, family: str = "edm", dataset: str = "moons") -> Config:
     """The recipe of ``family`` on ``dataset`` (the cell of the docs table). No named recipes (``name``)."""
     if name is not None:

@@ -23,6 +23,9 @@ class Config:
         validate(self)
 
 
+NAMES: tuple[str, ...] = ()  # no named recipes: the selectors choose
+
+
 def get_config(name: str | None = None) -> Config:
     return Config()
 
