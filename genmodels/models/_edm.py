@@ -10,6 +10,7 @@ from jaxtyping import Array, Float, Int
 
 from genmodels._arrays import rows
 from genmodels.denoisers import AbstractPreconditioning, EDMPrecond
+from genmodels._arrays import number
 from genmodels.errors import ArgumentTypeError
 from genmodels.models._common import call_net, safe_sigma, sigma_rows
 from genmodels.protocols import AbstractDenoiserModel, HasScore
@@ -43,7 +44,7 @@ class EDMModel(nnx.Module, AbstractDenoiserModel):
             sigma_data = precond.sigma_data
         self.net = net
         self.precond = nnx.data(precond)
-        self.sigma_data = nnx.data(jnp.asarray(sigma_data, dtype=jnp.result_type(float)))
+        self.sigma_data = nnx.data(number("sigma_data", low=0.0)(sigma_data))
 
     def denoise(
         self, x: Float[Array, "batch *dims"], sigma, labels: Int[Array, " batch"] | None = None
