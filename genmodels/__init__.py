@@ -18,4 +18,4 @@ from genmodels.samplers._driver import sample as sample, solve as solve
 from genmodels import likelihood as likelihood
 from genmodels.likelihood import bits_per_dim as bits_per_dim, log_prob as log_prob
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
