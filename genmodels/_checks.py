@@ -58,7 +58,14 @@ def as_sigma_schedule(sigmas: Any, name: str = "sigmas", *, allow_inf_start: boo
     (:class:`~genmodels.errors.ScheduleError` naming ``name``; an ascending one is called ascending);
     traced ones inside the compiled program.
     """
-    arr = jnp.asarray(sigmas)
+    try:
+        arr = jnp.asarray(sigmas)
+    except (TypeError, ValueError) as err:  # None, strings, ragged lists: JAX's message names no argument
+        raise ArgumentTypeError(
+            f"{name} must be a 1-D array of noise levels (e.g. gm.schedules.karras(steps)), got {sigmas!r:.80}."
+        ) from err
+    if not (jnp.issubdtype(arr.dtype, jnp.integer) or jnp.issubdtype(arr.dtype, jnp.floating)):
+        raise ArgumentTypeError(f"{name} must hold real noise levels, got dtype {arr.dtype}.")
     if arr.ndim != 1:
         raise ScheduleError(f"{name} must be a 1-D array of noise levels, got shape {tuple(arr.shape)}.")
     if arr.shape[0] < 2:
@@ -173,7 +180,7 @@ def check_binary(name: str, x: Array) -> Array:
         v = np.asarray(x)
         if not np.all((v == 0) | (v == 1)):
             bad = v[~((v == 0) | (v == 1))].ravel()[:3].tolist()
-            raise ValueError(f"{msg} Found values such as {bad}.")
+            raise ArgumentError(f"{msg} Found values such as {bad}.")
         return x
     return eqx.error_if(x, ~jnp.all((x == 0) | (x == 1)), msg)
 

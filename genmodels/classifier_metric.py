@@ -35,6 +35,7 @@ from flax import nnx
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from genmodels.data import ArrayDataset
+from genmodels.errors import ArgumentError
 from genmodels.train import Logging, adamw, fit, warmup_cosine
 
 __all__ = [
@@ -54,7 +55,7 @@ def _nhwc(images) -> np.ndarray | Array:
     if images.ndim == 3:
         return images[..., None]
     if images.ndim != 4:
-        raise ValueError(f"images must have shape (N, H, W) or (N, H, W, C), got {tuple(images.shape)}.")
+        raise ArgumentError(f"images must have shape (N, H, W) or (N, H, W, C), got {tuple(images.shape)}.")
     return images
 
 
@@ -84,10 +85,10 @@ class DigitClassifier(nnx.Module):
         if len(shape) == 2:
             shape = shape + (1,)
         if len(shape) != 3 or min(shape) < 1:
-            raise ValueError(f"image_shape must be (H, W) or (H, W, C) with positive sizes, got {image_shape!r}.")
+            raise ArgumentError(f"image_shape must be (H, W) or (H, W, C) with positive sizes, got {image_shape!r}.")
         for name, value in (("width", width), ("feature_dim", feature_dim), ("num_classes", num_classes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+                raise ArgumentError(f"{name} must be an int >= 1, got {value!r}.")
         h, w, c = shape
         self.image_shape = shape
         self.conv1 = nnx.Conv(c, width, (3, 3), rngs=rngs)
@@ -101,8 +102,8 @@ class DigitClassifier(nnx.Module):
         """Penultimate-layer activations (after the ReLU)."""
         x = _nhwc(jnp.asarray(x))
         if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"DigitClassifier expects images of shape (batch, {', '.join(map(str, self.image_shape))}), "
-                             f"got {tuple(x.shape)}.")  # fmt: skip
+            expected = ", ".join(map(str, self.image_shape))
+            raise ArgumentError(f"DigitClassifier expects images of shape (batch, {expected}), got {tuple(x.shape)}.")
         h = jax.nn.relu(self.conv1(x))
         h = jax.nn.relu(self.conv2(h))
         h = jax.nn.relu(self.conv3(h))
@@ -132,9 +133,9 @@ def _batched(fn, model: nnx.Module, images, batch_size: int) -> np.ndarray:
     x = _nhwc(np.asarray(images, dtype=np.float32))
     n = x.shape[0]
     if n == 0:
-        raise ValueError("images must hold at least one image.")
+        raise ArgumentError("images must hold at least one image.")
     if not np.all(np.isfinite(x)):
-        raise ValueError("images contain NaN or inf values.")
+        raise ArgumentError("images contain NaN or inf values.")
     graphdef, state = nnx.split(model)
     apply = jax.jit(lambda st, xb: fn(nnx.merge(graphdef, st), xb))
     b = min(batch_size, n)
@@ -158,7 +159,7 @@ def accuracy(model: DigitClassifier, images, labels: Int[Array, " N"], batch_siz
     logits = _batched(lambda m, x: m(x), model, images, batch_size)
     labels = np.asarray(labels)
     if labels.shape != logits.shape[:1]:
-        raise ValueError(f"labels must have shape ({logits.shape[0]},), got {labels.shape}.")
+        raise ArgumentError(f"labels must have shape ({logits.shape[0]},), got {labels.shape}.")
     return float(np.mean(np.argmax(logits, -1) == labels))
 
 
@@ -181,7 +182,7 @@ def train_classifier(
     x = _nhwc(np.asarray(images, dtype=np.float32))
     y = np.asarray(labels, dtype=np.int32)
     if y.shape != x.shape[:1]:
-        raise ValueError(f"labels must have shape ({x.shape[0]},), got {y.shape}.")
+        raise ArgumentError(f"labels must have shape ({x.shape[0]},), got {y.shape}.")
     num_classes = int(y.max()) + 1 if y.size else 1
     k_init, k_fit = jax.random.split(key)
     model = DigitClassifier(x.shape[1:], width, feature_dim, max(num_classes, 10),
@@ -198,9 +199,9 @@ def gaussian_fit(feats: Float[np.ndarray, "n d"]) -> tuple[np.ndarray, np.ndarra
     """Mean (d,) and unbiased covariance (d, d) of the rows of ``feats``, float64. Needs n >= 2."""
     f = np.asarray(feats, dtype=np.float64)
     if f.ndim != 2 or f.shape[0] < 2:
-        raise ValueError(f"features must have shape (n, d) with n >= 2, got {f.shape}.")
+        raise ArgumentError(f"features must have shape (n, d) with n >= 2, got {f.shape}.")
     if not np.all(np.isfinite(f)):
-        raise ValueError("features contain NaN or inf values.")
+        raise ArgumentError("features contain NaN or inf values.")
     return f.mean(axis=0), np.atleast_2d(np.cov(f, rowvar=False))
 
 
@@ -218,11 +219,11 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
     c1, c2 = np.atleast_2d(np.asarray(cov1, np.float64)), np.atleast_2d(np.asarray(cov2, np.float64))
     d = mu1.shape[0]
     if mu1.shape != (d,) or mu2.shape != (d,) or c1.shape != (d, d) or c2.shape != (d, d):
-        raise ValueError(f"need means of shape (d,) and covariances (d, d) with one d; got {mu1.shape}, "
+        raise ArgumentError(f"need means of shape (d,) and covariances (d, d) with one d; got {mu1.shape}, "
                          f"{c1.shape}, {mu2.shape}, {c2.shape}.")  # fmt: skip
     for name, a in (("mu1", mu1), ("cov1", c1), ("mu2", mu2), ("cov2", c2)):
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} contains NaN or inf values.")
+            raise ArgumentError(f"{name} contains NaN or inf values.")
     s1 = _psd_sqrt(c1)
     m = s1 @ c2 @ s1
     eig = np.linalg.eigvalsh(0.5 * (m + m.T))

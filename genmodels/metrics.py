@@ -15,10 +15,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from genmodels.errors import ArgumentError
+
 
 def _check_pair(x, y):
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must be (n, dim) and (m, dim) with the same dim, got {x.shape} and {y.shape}.")
+        raise ArgumentError(f"x and y must be (n, dim) and (m, dim) with the same dim, got {x.shape} and {y.shape}.")
 
 
 @partial(jax.jit, static_argnames="num_projections")

@@ -33,6 +33,7 @@ from flax import nnx
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from genmodels._checks import check_binary, is_concrete
+from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.protocols import AbstractAutoregressiveModel
 
 
@@ -41,12 +42,14 @@ def as_ordering(ordering: Any, n: int) -> Int[Array, " n"]:
     if ordering is None:
         return jnp.arange(n, dtype=jnp.int32)
     if not is_concrete(ordering):
-        raise TypeError("ordering must be a concrete array (a permutation of range(n_dims)), not a traced value.")
+        raise ArgumentTypeError(
+            "ordering must be a concrete array (a permutation of range(n_dims)), not a traced value."
+        )
     v = np.asarray(ordering)
     if v.ndim != 1 or v.shape[0] != n:
-        raise ValueError(f"ordering must be a 1-D permutation of range({n}), got shape {v.shape}.")
+        raise ArgumentError(f"ordering must be a 1-D permutation of range({n}), got shape {v.shape}.")
     if not np.issubdtype(v.dtype, np.integer) or not np.array_equal(np.sort(v), np.arange(n)):
-        raise ValueError(
+        raise ArgumentError(
             f"ordering must be a permutation of range({n}) (each dimension exactly once), got {v.tolist()[:8]}"
             f"{'...' if n > 8 else ''}."
         )
@@ -78,12 +81,12 @@ class AbstractAutoregressive(nnx.Module, AbstractAutoregressiveModel):
         ev = tuple(self.event_shape)
         if x.ndim != len(ev) + 1 or tuple(x.shape[1:]) != ev:
             hint = " (a single example needs a batch axis: x[None])" if tuple(x.shape) == ev else ""
-            raise ValueError(
+            raise ArgumentError(
                 f"{name} must have shape (batch, {', '.join(map(str, ev))}) for {type(self).__name__}, "
                 f"got {tuple(x.shape)}{hint}."
             )
         if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == bool):
-            raise TypeError(f"{name} must hold 0/1 numbers or booleans, got dtype {x.dtype}.")
+            raise ArgumentTypeError(f"{name} must hold 0/1 numbers or booleans, got dtype {x.dtype}.")
         x = check_binary(name, x)
         dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.result_type(float)
         return x.reshape(x.shape[0], -1).astype(dtype)

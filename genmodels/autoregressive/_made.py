@@ -27,6 +27,7 @@ from genmodels.autoregressive._base import (
     as_ordering,
     bernoulli_log_prob,
 )
+from genmodels.errors import ArgumentError
 
 
 class MADE(AbstractAutoregressive):
@@ -63,7 +64,7 @@ class MADE(AbstractAutoregressive):
         n = check_n_dims("n_dims", n_dims)
         hidden = tuple(int(check_n_dims("hidden width", h)) for h in hidden)
         if len(hidden) == 0:
-            raise ValueError("hidden must list at least one hidden layer width.")
+            raise ArgumentError("hidden must list at least one hidden layer width.")
         self.event_shape = (n,)
         self.hidden = hidden
         self.base_ordering = nnx.data(as_ordering(ordering, n))
@@ -155,5 +156,5 @@ class MADE(AbstractAutoregressive):
     def set_mask(self, mask: int | Int[Array, ""]) -> None:
         """Select the mask used by ``log_prob``, ``logits`` and sampling (in place)."""
         if isinstance(mask, int) and not 0 <= mask < self.num_masks:
-            raise ValueError(f"mask must be in range({self.num_masks}), got {mask}.")
+            raise ArgumentError(f"mask must be in range({self.num_masks}), got {mask}.")
         self.mask = jnp.asarray(mask, jnp.int32)

@@ -20,12 +20,13 @@ from jaxtyping import Array, Float
 
 from genmodels._checks import check_n_dims
 from genmodels.autoregressive._base import AbstractAutoregressive
+from genmodels.errors import ArgumentError
 
 
 def causal_mask(kh: int, kw: int, mask_type: str) -> np.ndarray:
     """(kh, kw) 0/1 mask of a type "A" or "B" masked convolution centred at (kh // 2, kw // 2)."""
     if mask_type not in ("A", "B"):
-        raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}.")
+        raise ArgumentError(f"mask_type must be 'A' or 'B', got {mask_type!r}.")
     m = np.zeros((kh, kw), np.float32)
     r, c = kh // 2, kw // 2
     m[:r, :] = 1
@@ -99,11 +100,11 @@ class PixelCNN(AbstractAutoregressive):
         rngs: nnx.Rngs,
     ):
         if not (isinstance(shape, (tuple, list)) and len(shape) == 2):
-            raise ValueError(f"shape must be (height, width), got {shape!r}.")
+            raise ArgumentError(f"shape must be (height, width), got {shape!r}.")
         h, w = (check_n_dims("height/width", s) for s in shape)
         for name, k in (("kernel_size", kernel_size), ("hidden_kernel", hidden_kernel)):
             if not (isinstance(k, int) and k >= 1 and k % 2 == 1):
-                raise ValueError(f"{name} must be an odd positive int, got {k!r}.")
+                raise ArgumentError(f"{name} must be an odd positive int, got {k!r}.")
         c = check_n_dims("channels", channels)
         self.event_shape = (h, w)
         self.gated = bool(gated)

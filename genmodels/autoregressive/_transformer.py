@@ -24,6 +24,7 @@ from jaxtyping import Array, Float
 
 from genmodels._checks import check_n_dims
 from genmodels.autoregressive._base import AbstractAutoregressive, as_ordering
+from genmodels.errors import ArgumentError
 from genmodels.protocols import Incremental
 from genmodels.autoregressive._fvsbn import _unorder
 
@@ -109,7 +110,7 @@ class Transformer(AbstractAutoregressive, Incremental):
         for name, v in (("dim", dim), ("heads", heads), ("layers", layers), ("mlp_ratio", mlp_ratio)):
             check_n_dims(name, v)
         if dim % heads or (dim // heads) % 2:
-            raise ValueError(f"dim ({dim}) must be divisible by heads ({heads}) with an even head width for RoPE.")
+            raise ArgumentError(f"dim ({dim}) must be divisible by heads ({heads}) with an even head width for RoPE.")
         self.event_shape = (n,)
         self.ordering = nnx.data(as_ordering(ordering, n))
         self.heads = heads

@@ -42,12 +42,12 @@ class BinarySplits(NamedTuple):
 def _check_binary(name: str, a: np.ndarray, source: str) -> np.ndarray:
     a = np.asarray(a)
     if a.size == 0:
-        raise ValueError(f"{source}: {name} is empty.")
+        raise ArgumentError(f"{source}: {name} is empty.")
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise ValueError(f"{source}: {name} must be numeric 0/1, got dtype {a.dtype}.")
+        raise ArgumentError(f"{source}: {name} must be numeric 0/1, got dtype {a.dtype}.")
     ok = (a == 0) | (a == 1)
     if not np.all(ok):
-        raise ValueError(
+        raise ArgumentError(
             f"{source}: {name} must be binary (0/1), found values such as {np.unique(a[~ok])[:3].tolist()}."
         )
     return a.astype(np.float32)
@@ -74,14 +74,14 @@ def load_binary_npz(path: str | Path) -> BinarySplits:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in _KEYS if k not in f.files]
             if missing:
-                raise ValueError(
+                raise ArgumentError(
                     f"{path}: missing array(s) {missing}; a binary data file needs {list(_KEYS)} "
                     f"(found {sorted(f.files)})."
                 )
             arrays = [_check_binary(k, f[k], str(path)) for k in _KEYS]
     dims = {a.shape[1] if a.ndim == 2 else None for a in arrays}
     if any(a.ndim != 2 for a in arrays) or len(dims) != 1:
-        raise ValueError(f"{path}: the splits must be 2-D (N, D) with one D, got {[a.shape for a in arrays]}.")
+        raise ArgumentError(f"{path}: the splits must be 2-D (N, D) with one D, got {[a.shape for a in arrays]}.")
     n = [a.shape[0] for a in arrays]
     desc = f"{path.name}: {n[0]} train / {n[1]} valid / {n[2]} test, {arrays[0].shape[1]} binary dims (file splits)"
     return BinarySplits(*arrays, desc)

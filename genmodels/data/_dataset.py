@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Int, PRNGKeyArray, PyTree
 
+from genmodels.errors import ArgumentError, ArgumentTypeError
+
 
 class AbstractDataset(eqx.Module):
     """A source of training batches; ``batch(key, step)`` must be pure and jittable.
@@ -42,7 +44,7 @@ class AbstractDataset(eqx.Module):
 
 def _check_batch_size(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+        raise ArgumentError(f"batch_size must be a positive int, got {batch_size!r}.")
     return int(batch_size)
 
 
@@ -65,28 +67,28 @@ class ArrayDataset(AbstractDataset):
     def __init__(self, arrays: PyTree[ArrayLike], batch_size: int, drop_last: bool = True):
         leaves, treedef = jax.tree.flatten(arrays)
         if not leaves:
-            raise ValueError("arrays must hold at least one array (got an empty pytree).")
+            raise ArgumentError("arrays must hold at least one array (got an empty pytree).")
         converted = []
         for i, leaf in enumerate(leaves):
             a = np.asarray(leaf) if not isinstance(leaf, jax.Array) else leaf
             if a.ndim < 1:
-                raise ValueError(f"every array needs a leading example axis; leaf {i} is a scalar.")
+                raise ArgumentError(f"every array needs a leading example axis; leaf {i} is a scalar.")
             if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
-                raise TypeError(f"leaf {i} of arrays has non-numeric dtype {a.dtype}.")
+                raise ArgumentTypeError(f"leaf {i} of arrays has non-numeric dtype {a.dtype}.")
             converted.append(a)
         n = converted[0].shape[0]
         for i, a in enumerate(converted):
             if a.shape[0] != n:
                 shapes = [tuple(x.shape) for x in converted]
-                raise ValueError(f"all arrays must share the leading (example) dimension; got shapes {shapes}.")
+                raise ArgumentError(f"all arrays must share the leading (example) dimension; got shapes {shapes}.")
             if np.issubdtype(a.dtype, np.floating) and not bool(np.all(np.isfinite(np.asarray(a)))):
                 bad = int(np.sum(~np.isfinite(np.asarray(a))))
-                raise ValueError(f"leaf {i} of arrays contains {bad} NaN or inf values; clean the data first.")
+                raise ArgumentError(f"leaf {i} of arrays contains {bad} NaN or inf values; clean the data first.")
         if n == 0:
-            raise ValueError("arrays are empty (leading dimension 0); a dataset needs at least one example.")
+            raise ArgumentError("arrays are empty (leading dimension 0); a dataset needs at least one example.")
         batch_size = _check_batch_size(batch_size)
         if batch_size > n:
-            raise ValueError(f"batch_size={batch_size} exceeds the number of examples N={n}.")
+            raise ArgumentError(f"batch_size={batch_size} exceeds the number of examples N={n}.")
         self.arrays = jax.tree.unflatten(treedef, [jnp.asarray(a) for a in converted])
         self.batch_size = batch_size
         self.drop_last = bool(drop_last)
@@ -129,7 +131,7 @@ class SampledDataset(AbstractDataset):
 
     def __init__(self, sample_fn: Callable[[PRNGKeyArray, int], PyTree[Array]], batch_size: int):
         if not callable(sample_fn):
-            raise TypeError(f"sample_fn must be callable as sample_fn(key, n), got {type(sample_fn).__name__}.")
+            raise ArgumentTypeError(f"sample_fn must be callable as sample_fn(key, n), got {type(sample_fn).__name__}.")
         self.sample_fn = sample_fn
         self.batch_size = _check_batch_size(batch_size)
 
@@ -137,7 +139,7 @@ class SampledDataset(AbstractDataset):
         out = self.sample_fn(jax.random.fold_in(key, jnp.asarray(step, jnp.int32)), self.batch_size)
         for leaf in jax.tree.leaves(out):
             if leaf.ndim < 1 or leaf.shape[0] != self.batch_size:
-                raise ValueError(
+                raise ArgumentError(
                     f"sample_fn(key, {self.batch_size}) must return arrays with {self.batch_size} rows, "
                     f"got shape {tuple(leaf.shape)}."
                 )
@@ -147,14 +149,14 @@ class SampledDataset(AbstractDataset):
 def check_batch(dataset: AbstractDataset, key: PRNGKeyArray) -> PyTree[jax.ShapeDtypeStruct]:
     """Shapes of ``dataset.batch(key, 0)`` (abstract evaluation, nothing computed); checks the batch size."""
     if not isinstance(dataset, AbstractDataset):
-        raise TypeError(f"dataset must be a genmodels.data.AbstractDataset, got {type(dataset).__name__}.")
+        raise ArgumentTypeError(f"dataset must be a genmodels.data.AbstractDataset, got {type(dataset).__name__}.")
     shapes = jax.eval_shape(dataset.batch, key, jnp.int32(0))
     leaves = jax.tree.leaves(shapes)
     if not leaves:
-        raise ValueError("dataset.batch returned no arrays.")
+        raise ArgumentError("dataset.batch returned no arrays.")
     for leaf in leaves:
         if len(leaf.shape) < 1 or leaf.shape[0] != dataset.batch_size:
-            raise ValueError(
+            raise ArgumentError(
                 f"dataset.batch must return arrays with batch_size={dataset.batch_size} leading rows, "
                 f"got shape {tuple(leaf.shape)}."
             )

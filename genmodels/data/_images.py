@@ -23,13 +23,15 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
+from genmodels.errors import ArgumentError, ArgumentTypeError, GenmodelsError
+
 Layout = Literal["NHW", "NHWC", "NCHW"]
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
                0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}  # fmt: skip
 
 
-class DataFormatError(ValueError):
+class DataFormatError(GenmodelsError, ValueError):
     """A data file exists but is not what it claims to be (bad magic number, truncated, wrong shape)."""
 
 
@@ -40,7 +42,7 @@ def _to_layout(images: np.ndarray, layout: str) -> np.ndarray:
         return images[..., None]
     if layout == "NCHW":
         return images[:, None]
-    raise ValueError(f"unknown layout {layout!r}; expected one of ('NHW', 'NHWC', 'NCHW').")
+    raise ArgumentError(f"unknown layout {layout!r}; expected one of ('NHW', 'NHWC', 'NCHW').")
 
 
 def _grey(raw: np.ndarray, vmax: float) -> np.ndarray:
@@ -130,11 +132,11 @@ def binarize(images: Float[Array, "..."], key: PRNGKeyArray | None = None) -> Fl
     """
     x = jnp.asarray(images)
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"images must be floating grey values in [-1, 1], got dtype {x.dtype}.")
+        raise ArgumentTypeError(f"images must be floating grey values in [-1, 1], got dtype {x.dtype}.")
     if not isinstance(x, jax.core.Tracer):
         lo, hi = float(jnp.min(x)), float(jnp.max(x))
         if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1.0 - 1e-6 or hi > 1.0 + 1e-6:
-            raise ValueError(f"images must be finite grey values in [-1, 1], got range [{lo}, {hi}].")
+            raise ArgumentError(f"images must be finite grey values in [-1, 1], got range [{lo}, {hi}].")
     p = (x + 1.0) / 2.0
     if key is None:
         return (p > 0.5).astype(jnp.float32)
@@ -150,13 +152,13 @@ def split(arrays: PyTree, sizes: tuple[int, ...] | int, *, seed: int = 0) -> lis
     """
     leaves, treedef = jax.tree.flatten(arrays)
     if not leaves:
-        raise ValueError("arrays must hold at least one array.")
+        raise ArgumentError("arrays must hold at least one array.")
     n = np.shape(leaves[0])[0] if np.ndim(leaves[0]) else 0
     if any(np.ndim(a) < 1 or np.shape(a)[0] != n for a in leaves):
-        raise ValueError(f"all arrays must share the leading dimension; got {[np.shape(a) for a in leaves]}.")
+        raise ArgumentError(f"all arrays must share the leading dimension; got {[np.shape(a) for a in leaves]}.")
     sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(sizes)
     if any(int(s) < 0 for s in sizes) or sum(sizes) > n:
-        raise ValueError(f"sizes {sizes} must be non-negative and sum to at most N={n}.")
+        raise ArgumentError(f"sizes {sizes} must be non-negative and sum to at most N={n}.")
     perm = np.random.default_rng(seed).permutation(n)
     bounds = np.cumsum((0, *sizes, n - sum(sizes)))
     return [

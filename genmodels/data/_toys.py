@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from genmodels.data._dataset import SampledDataset
+from genmodels.errors import ArgumentError
 from genmodels.protocols import HasExactSamples, require
 from genmodels.targets import GaussianMixture, eight_gaussians
 
@@ -148,7 +149,7 @@ TOYS: dict[str, SampleFn] = {
 def toy(name: str) -> SampleFn:
     """The sampler ``(key, n) -> (n, 2) float32`` of a 2-D toy; ``name`` is one of :data:`TOYS`."""
     if name not in TOYS:
-        raise ValueError(f"unknown toy dataset {name!r}; expected one of {tuple(TOYS)}.")
+        raise ArgumentError(f"unknown toy dataset {name!r}; expected one of {tuple(TOYS)}.")
     return TOYS[name]
 
 
@@ -160,12 +161,13 @@ def toy_dataset(name: str, batch_size: int) -> SampledDataset:
 def toy_target(name: str) -> GaussianMixture:
     """The exact distribution of a toy that is a Gaussian mixture (only ``'8gaussians'``)."""
     if name != "8gaussians":
-        raise ValueError(f"only '8gaussians' has an analytic target, got {name!r}.")
+        raise ArgumentError(f"only '8gaussians' has an analytic target, got {name!r}.")
     return eight_gaussians(_8G_RADIUS, _8G_STD)
 
 
 def target_dataset(target, batch_size: int) -> SampledDataset:
     """A :class:`SampledDataset` of exact samples from an analytic target with ``sample(key, n)``,
     e.g. ``gm.targets.eight_gaussians()`` or ``gm.targets.random_mixture(key, dim)``."""
-    require("target", target, HasExactSamples, "target_dataset", "Pass an analytic target such as gm.targets.eight_gaussians().")
+    hint = "Pass an analytic target with exact samples, sample(key, n), such as gm.targets.eight_gaussians()."
+    require("target", target, HasExactSamples, "target_dataset", hint)
     return SampledDataset(target.sample, batch_size)

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from genmodels.denoisers import as_denoiser, score_from_denoised
+from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.protocols import AbstractDenoiserModel, HasScore
 
 
@@ -23,7 +24,9 @@ def sigma_rows(sigma, x: Array) -> Float[Array, " batch"]:
     if sigma.ndim == 0:
         return jnp.broadcast_to(sigma, x.shape[:1])
     if sigma.shape != x.shape[:1]:
-        raise ValueError(f"sigma must be a scalar or have shape ({x.shape[0]},) (one per row), got {tuple(sigma.shape)}.")
+        raise ArgumentError(
+            f"sigma must be a scalar or have shape ({x.shape[0]},) (one per row), got {tuple(sigma.shape)}."
+        )
     return sigma
 
 
@@ -38,9 +41,11 @@ def check_batch_labels(labels, x: Array, name: str = "labels") -> Array | None:
         return None
     labels = jnp.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(f"{name} must be an integer array, got dtype {labels.dtype}.")
+        raise ArgumentTypeError(f"{name} must be an integer array, got dtype {labels.dtype}.")
     if labels.shape != x.shape[:1]:
-        raise ValueError(f"{name} must have shape ({x.shape[0]},) (one per batch row of x), got {tuple(labels.shape)}.")
+        raise ArgumentError(
+            f"{name} must have shape ({x.shape[0]},) (one per batch row of x), got {tuple(labels.shape)}."
+        )
     return labels
 
 

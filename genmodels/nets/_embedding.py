@@ -22,6 +22,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 from genmodels.errors import ArgumentError, ArgumentTypeError
 
 
+
 def noise_rows(noise_cond: ArrayLike, batch: int, dtype) -> Float[Array, " batch"]:
     """Broadcast a scalar or (batch,) noise condition to shape (batch,), with a clear error otherwise."""
     c = jnp.asarray(noise_cond, dtype=dtype)
@@ -30,7 +31,9 @@ def noise_rows(noise_cond: ArrayLike, batch: int, dtype) -> Float[Array, " batch
     if c.shape == (batch, 1):
         c = c[:, 0]
     if c.shape != (batch,):
-        raise ValueError(f"noise_cond must be a scalar or have shape ({batch},) (one per row), got {tuple(c.shape)}.")
+        raise ArgumentError(
+            f"noise_cond must be a scalar or have shape ({batch},) (one per row), got {tuple(c.shape)}."
+        )
     return c
 
 
@@ -83,21 +86,21 @@ def check_labels(labels, batch: int, num_classes: int | None) -> Int[Array, " ba
     """
     if num_classes is None:
         if labels is not None:
-            raise ValueError("labels were given but the network was built without num_classes (unconditional).")
+            raise ArgumentError("labels were given but the network was built without num_classes (unconditional).")
         return None
     if labels is None:
         return jnp.full((batch,), num_classes, dtype=jnp.int32)
     labels = jnp.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}.")
+        raise ArgumentTypeError(f"labels must be an integer array, got dtype {labels.dtype}.")
     if labels.ndim == 0:
         labels = jnp.broadcast_to(labels, (batch,))
     if labels.shape != (batch,):
-        raise ValueError(f"labels must have shape ({batch},) (one per batch row), got {tuple(labels.shape)}.")
+        raise ArgumentError(f"labels must have shape ({batch},) (one per batch row), got {tuple(labels.shape)}.")
     bad = (labels < 0) | (labels > num_classes)
     msg = f"labels must lie in [0, {num_classes}] ({num_classes} = the null label of classifier-free guidance)."
     if isinstance(labels, jax.core.Tracer):
         labels = eqx.error_if(labels, jnp.any(bad), msg)
     elif bool(np.any(np.asarray(bad))):
-        raise ValueError(msg + f" Got min {int(labels.min())}, max {int(labels.max())}.")
+        raise ArgumentError(msg + f" Got min {int(labels.min())}, max {int(labels.max())}.")
     return labels.astype(jnp.int32)

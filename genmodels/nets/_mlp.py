@@ -8,7 +8,7 @@ from flax import nnx
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from genmodels._checks import check_count
-from genmodels.errors import ArgumentError
+from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.nets._embedding import NoiseEmbedding, check_embedding, check_labels, noise_rows
 from genmodels.protocols import TakesSecondTime
 
@@ -78,7 +78,7 @@ class MLP(nnx.Module):
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ArgumentError(f"MLP input x must have shape (batch, {self.dim}), got {tuple(x.shape)}.")
         if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise TypeError(f"MLP input x must be floating point, got {x.dtype}.")
+            raise ArgumentTypeError(f"MLP input x must be floating point, got {x.dtype}.")
         c = noise_rows(noise_cond, x.shape[0], x.dtype)
         labels = check_labels(labels, x.shape[0], self.num_classes)
         e = self.emb(self.embedding(c))

@@ -10,7 +10,7 @@ from flax import nnx
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from genmodels._checks import check_count
-from genmodels.errors import ArgumentError
+from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.nets._embedding import NoiseEmbedding, check_embedding, check_labels, noise_rows
 
 
@@ -139,15 +139,15 @@ class UNet(nnx.Module):
         x = jnp.asarray(x)
         factor = 2 ** (self.levels - 1)
         if x.ndim != 4 or x.shape[-1] != self.channels:
-            raise ValueError(
+            raise ArgumentError(
                 f"UNet input x must be NHWC images of shape (batch, H, W, {self.channels}), got {tuple(x.shape)}."
             )
         if x.shape[1] % factor or x.shape[2] % factor:
-            raise ValueError(
+            raise ArgumentError(
                 f"UNet with {self.levels} levels needs H and W divisible by {factor}, got {tuple(x.shape[1:3])}."
             )
         if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise TypeError(f"UNet input x must be floating point, got {x.dtype}.")
+            raise ArgumentTypeError(f"UNet input x must be floating point, got {x.dtype}.")
         n = x.shape[0]
         c = noise_rows(noise_cond, n, x.dtype)
         labels = check_labels(labels, n, self.num_classes)

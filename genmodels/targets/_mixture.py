@@ -41,11 +41,11 @@ class GaussianMixture(eqx.Module, AbstractDenoiserModel, HasScore, HasLimitAtInf
     def __init__(self, weights: ArrayLike, means: ArrayLike, stds: ArrayLike):
         means = jnp.asarray(means, dtype=jnp.result_type(float))
         if means.ndim != 2:
-            raise ValueError(f"means must have shape (K, dim), got {tuple(means.shape)}.")
+            raise ArgumentError(f"means must have shape (K, dim), got {tuple(means.shape)}.")
         k, d = means.shape
         weights = jnp.asarray(weights, dtype=means.dtype)
         if weights.shape != (k,):
-            raise ValueError(f"weights must have shape ({k},) to match means, got {tuple(weights.shape)}.")
+            raise ArgumentError(f"weights must have shape ({k},) to match means, got {tuple(weights.shape)}.")
         stds = jnp.asarray(stds, dtype=means.dtype)
         if stds.ndim == 1 and stds.shape == (k,):
             stds = stds[:, None]
@@ -54,12 +54,12 @@ class GaussianMixture(eqx.Module, AbstractDenoiserModel, HasScore, HasLimitAtInf
         except (ValueError, TypeError):
             pass  # reported below with the accepted shapes
         if stds.shape != (k, d):
-            raise ValueError(f"stds must be a scalar, (K,)=({k},) or (K, dim)=({k}, {d}); got {tuple(stds.shape)}.")
+            raise ArgumentError(f"stds must be a scalar, (K,)=({k},) or (K, dim)=({k}, {d}); got {tuple(stds.shape)}.")
         if isinstance(weights, jax.Array) and not isinstance(weights, jax.core.Tracer):
             if np.any(np.asarray(weights) < 0) or not np.asarray(weights).sum() > 0:
-                raise ValueError("weights must be non-negative with a positive sum.")
+                raise ArgumentError("weights must be non-negative with a positive sum.")
             if np.any(np.asarray(stds) <= 0):
-                raise ValueError("stds must be > 0.")
+                raise ArgumentError("stds must be > 0.")
         self.log_weights = jnp.log(weights / weights.sum())
         self.means = means
         self.stds = stds

@@ -20,6 +20,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
+from genmodels.errors import ArgumentError
+
 
 def init_distributed(
     coordinator_address: str | None = None,
@@ -51,7 +53,7 @@ def data_mesh(devices=None) -> Mesh:
     """A 1-D mesh with axis ``"data"`` over ``devices`` (default: every device of every process)."""
     devices = jax.devices() if devices is None else list(devices)
     if not devices:
-        raise ValueError("data_mesh needs at least one device.")
+        raise ArgumentError("data_mesh needs at least one device.")
     return Mesh(np.asarray(devices), ("data",))
 
 
