@@ -92,12 +92,13 @@ def train(config: Config, model, train_data, valid_data, run_dir, checkpoint_eve
     )  # fmt: skip
 
 
-def run(config: Config, run_dir: gm.train.RunDirectory, *, checkpoint_every: int | None = None,
-        quiet: bool = False) -> dict:  # fmt: skip
+def run(config: Config, run_dir: gm.train.RunDirectory, *, data: gm.data.BinarySplits | None = None,
+        checkpoint_every: int | None = None, quiet: bool = False) -> dict:  # fmt: skip
     """Train, evaluate (test / valid / train NLL), draw samples for images in the opened ``run_dir``; writes
-    ``results.json`` there and returns it (``quiet``: without printing it)."""
+    ``results.json`` there and returns it (``quiet``: without printing it). ``data``: the splits, already
+    loaded by :func:`load` (loaded here when None)."""
     t0, out = time.perf_counter(), run_dir.path
-    data = load(config)
+    data = load(config) if data is None else data
     image = data.train.ndim == 3
     shape = data.train.shape[1:]
     event = shape if (image and config.model == "pixelcnn") else (int(np.prod(shape)),)

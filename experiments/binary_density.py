@@ -37,14 +37,44 @@ OWNED = ("results.json", "results.json.tmp", "config.json", "metrics.jsonl", "ch
          "completions.png", "images.json", "images.json.tmp")  # fmt: skip
 
 
+NPZ_ARRAYS = ("train_data", "valid_data", "test_data")
+
+
 def check_data(config: configs.Config) -> None:
-    """The data file or folder exists (checked before anything is written)."""
+    """The data file or folder exists and an ``.npz`` holds the three arrays (checked before anything is
+    written, without JAX; the values are checked when :func:`run` loads them, also before writing)."""
     path, folder = config.data_source(), config.dataset == "mnist"
     if config.dataset == "npz" and path is None:
         raise ValueError("--dataset npz needs --data-path FILE.npz (arrays train_data, valid_data, test_data)")
     if path is not None and not (path.is_dir() if folder else path.is_file()):
         want = "a folder of MNIST IDX files" if folder else "an .npz file with train_data, valid_data, test_data"
         raise ValueError(f"--data-path {path} is not {want}")
+    if path is not None and not folder:
+        _check_npz(path)
+
+
+def _check_npz(path: Path) -> None:
+    """``path`` is a zip of ``.npy`` arrays (what ``numpy.savez`` writes) holding :data:`NPZ_ARRAYS`."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"--data-path {path} is not an .npz archive (a zip of .npy arrays, as numpy.savez "
+                         f"writes); a binary data file holds the arrays {', '.join(NPZ_ARRAYS)}")  # fmt: skip
+    with zipfile.ZipFile(path) as archive:
+        found = sorted(n.removesuffix(".npy") for n in archive.namelist())
+    missing = [k for k in NPZ_ARRAYS if k not in found]
+    if missing:
+        raise ValueError(f"--data-path {path} lacks the array(s) {', '.join(missing)} (it holds {', '.join(found)}); "
+                         f"a binary data file holds {', '.join(NPZ_ARRAYS)}")  # fmt: skip
+
+
+def load_data(config: configs.Config):
+    """:func:`check_data`, then the splits, read and checked by the library (imports JAX): a file of wrong
+    values is an error (a ``ValueError`` naming the file) before the run directory is touched."""
+    check_data(config)
+    from experiments import _binary_density
+
+    return _binary_density.load(config)
 
 
 def run(config: configs.Config, workdir: str | Path, *, resume: bool = False, checkpoint_every: int | None = None,
@@ -53,17 +83,17 @@ def run(config: configs.Config, workdir: str | Path, *, resume: bool = False, ch
 
     ``workdir`` follows the run-directory rules (``gm.train.RunDirectory``, held for the whole run): new or
     empty, or an unfinished run of the same config with ``resume``; anything else is refused."""
-    check_data(config)
+    data = load_data(config)
     import genmodels as gm  # JAX from here on
     from experiments import _binary_density
 
     with gm.train.RunDirectory(workdir, resume=resume, config=cli.train_dict(config), owned=OWNED,
                                break_lock=break_lock) as run_dir:  # fmt: skip
-        return _binary_density.run(config, run_dir, checkpoint_every=checkpoint_every, quiet=quiet)
+        return _binary_density.run(config, run_dir, data=data, checkpoint_every=checkpoint_every, quiet=quiet)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    config, opts = cli.parse(configs, argv, doc=__doc__, owned=OWNED, check=check_data)
+    config, opts = cli.parse(configs, argv, doc=__doc__, owned=OWNED, check=load_data)  # data before --out
     return run(config, opts.out, **opts.run_kwargs())
 
 

@@ -167,7 +167,8 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
     v = np.asarray(value)
     if v.size != 1 or not np.isfinite(v) or (v < 0 if allow_zero else v <= 0):
         rel = ">= 0" if allow_zero else "> 0"
-        raise ArgumentError(f"{name} must be a finite number {rel}, got {value!r}.")
+        shown = float(v) if v.size == 1 and v.dtype.kind in "iuf" else value  # 2.5, not Array(2.5, dtype=...)
+        raise ArgumentError(f"{name} must be a finite number {rel}, got {shown!r}.")
 
 
 def check_binary(name: str, x: Array) -> Array:
