@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from genmodels._arrays import Count, RealScalar, check_less, check_number, is_traced
@@ -107,7 +108,27 @@ def uniform_t(
     check_less("t_min", t_lo, "t_max", t_hi)
     ends_at_zero = float(path.sigma(t_lo)) == 0.0
     if ends_at_zero:
-        return path.sigma(jnp.linspace(t_hi, t_lo, steps + 1))
-    if steps == 1:
-        return append_zero(path.sigma(jnp.asarray([t_hi], dtype=jnp.result_type(float))))
-    return append_zero(path.sigma(jnp.linspace(t_hi, t_lo, steps)))
+        grid = path.sigma(jnp.linspace(t_hi, t_lo, steps + 1))
+    elif steps == 1:
+        grid = append_zero(path.sigma(jnp.asarray([t_hi], dtype=jnp.result_type(float))))
+    else:
+        grid = append_zero(path.sigma(jnp.linspace(t_hi, t_lo, steps)))
+    _check_grid(path, grid, t_hi)
+    return grid
+
+
+def _check_grid(path: AbstractPath, grid: Array, t_hi: Any) -> None:
+    """Every level finite, except a leading inf where the path reaches pure noise (scale(t_max) = 0: the
+    Linear and Cosine paths at t = 1). An inf elsewhere is sigma(t) overflowing the dtype (a VP path with
+    beta_max = 178 in float32), which samplers would misread as the pure-noise start."""
+    v = np.asarray(grid, dtype=np.float64)
+    bad = ~np.isfinite(v)
+    bad[0] &= not (np.isposinf(v[0]) and float(path.scale(jnp.asarray(t_hi, grid.dtype))) == 0.0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        numbers = ", ".join(f"{k}={float(a):g}" for k, a in vars(path).items() if np.ndim(a) == 0 and not is_traced(a))
+        raise ArgumentError(
+            f"uniform_t: sigma(t) of {type(path).__name__}({numbers}) is {v[i]} at level {i} of {len(v)}: it "
+            f"overflows {grid.dtype}, so the path does not reach pure noise there. Use smaller numbers for the path "
+            f"(e.g. beta_max / sigma_max), a smaller t_max, or float64 (jax_enable_x64)."
+        )
