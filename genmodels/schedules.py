@@ -113,22 +113,36 @@ def uniform_t(
         grid = append_zero(path.sigma(jnp.asarray([t_hi], dtype=jnp.result_type(float))))
     else:
         grid = append_zero(path.sigma(jnp.linspace(t_hi, t_lo, steps)))
-    _check_grid(path, grid, t_hi)
+    _check_grid(path, grid, t_lo, t_hi)
     return grid
 
 
-def _check_grid(path: AbstractPath, grid: Array, t_hi: Any) -> None:
-    """Every level finite, except a leading inf where the path reaches pure noise (scale(t_max) = 0: the
-    Linear and Cosine paths at t = 1). An inf elsewhere is sigma(t) overflowing the dtype (a VP path with
-    beta_max = 178 in float32), which samplers would misread as the pure-noise start."""
+def _check_grid(path: AbstractPath, grid: Array, t_lo: Any, t_hi: Any) -> None:
+    """The grid is a schedule: finite, except a leading inf where the path reaches pure noise (scale(t_max) =
+    0: Linear and Cosine at t = 1), non-negative and strictly descending. An inf elsewhere is sigma(t)
+    overflowing the dtype (a VP path with beta_max = 178 in float32), which samplers would misread as the
+    pure-noise start; negative or ascending levels come from times outside the path's range (t_min < 0)."""
     v = np.asarray(grid, dtype=np.float64)
+    what = f"{type(path).__name__}({_numbers(path)})"
     bad = ~np.isfinite(v)
     bad[0] &= not (np.isposinf(v[0]) and float(path.scale(jnp.asarray(t_hi, grid.dtype))) == 0.0)
     if bad.any():
         i = int(np.argmax(bad))
-        numbers = ", ".join(f"{k}={float(a):g}" for k, a in vars(path).items() if np.ndim(a) == 0 and not is_traced(a))
         raise ArgumentError(
-            f"uniform_t: sigma(t) of {type(path).__name__}({numbers}) is {v[i]} at level {i} of {len(v)}: it "
-            f"overflows {grid.dtype}, so the path does not reach pure noise there. Use smaller numbers for the path "
-            f"(e.g. beta_max / sigma_max), a smaller t_max, or float64 (jax_enable_x64)."
+            f"uniform_t: sigma(t) of {what} is {v[i]} at level {i} of {len(v)}: it overflows {grid.dtype}, so the "
+            f"path does not reach pure noise there. Use smaller numbers for the path (e.g. beta_max / sigma_max), "
+            f"a smaller t_max, or float64 (jax_enable_x64)."
         )
+    with np.errstate(invalid="ignore"):  # inf - inf at a pure-noise start
+        ok = np.all(v >= 0) and np.all(np.diff(v[1:]) < 0) and v[0] > v[1]
+    if not ok:
+        raise ArgumentError(
+            f"uniform_t: t_min={float(t_lo):g}, t_max={float(t_hi):g} give sigma(t) = {v.tolist()} on {what}: not "
+            f"a descending, non-negative schedule; choose times inside the path's range [{float(path.t_min):g}, "
+            f"{float(path.t_max):g}]."
+        )
+
+
+def _numbers(path: AbstractPath) -> str:
+    """The path's concrete scalar numbers, e.g. ``beta_min=0.1, beta_max=20``, for messages."""
+    return ", ".join(f"{k}={float(a):g}" for k, a in vars(path).items() if np.ndim(a) == 0 and not is_traced(a))
