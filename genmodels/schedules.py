@@ -66,6 +66,7 @@ def karras(
     ramp = jnp.linspace(0.0, 1.0, n)
     lo, hi = sigma_min ** (1.0 / rho), sigma_max ** (1.0 / rho)
     sig = (hi + ramp * (lo - hi)) ** rho
+    _check_levels(sig, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho)
     return append_zero(sig) if final_zero else sig
 
 
@@ -78,7 +79,25 @@ def log_uniform(
     _check_range(sigma_min, sigma_max)
     n = steps if final_zero else steps + 1
     sig = jnp.exp(jnp.linspace(jnp.log(sigma_max), jnp.log(sigma_min), n))
+    _check_levels(sig, sigma_min=sigma_min, sigma_max=sigma_max)
     return append_zero(sig) if final_zero else sig
+
+
+def _check_levels(sig: Array, **numbers: Any) -> None:
+    """Concrete levels (before a final 0) must be finite, positive and strictly descending in their dtype:
+    numbers that pass their own checks may still not be representable (sigma_min = 1e-30 underflows to 0 in
+    float32, sigma_min and sigma_max closer than its resolution, a huge rho). Traced numbers are not checked."""
+    if is_traced(sig, *numbers.values()):
+        return
+    v = np.asarray(sig, dtype=np.float64)
+    if np.all(np.isfinite(v)) and np.all(v > 0) and np.all(np.diff(v) < 0):
+        return
+    given = ", ".join(f"{k}={float(x)!r}" for k, x in numbers.items())
+    raise ArgumentError(
+        f"{given} give the levels {v.tolist()[:6]} in {sig.dtype}: not finite, positive and strictly descending. "
+        f"{sig.dtype} cannot resolve these numbers (a sigma_min too small or too close to sigma_max for its "
+        f"precision {float(jnp.finfo(sig.dtype).eps):g}, or an extreme rho); choose others, or use float64."
+    )
 
 
 def uniform_t(
