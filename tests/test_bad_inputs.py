@@ -95,7 +95,8 @@ CASES = [
     Case("karras-rho-negative", lambda: gm.schedules.karras(4, rho=-7.0), ArgumentError, ("rho",)),
     Case("karras-min-above-max", lambda: gm.schedules.karras(4, sigma_min=10.0, sigma_max=1.0), ArgumentError,
          ("sigma_min", "sigma_max")),  # fmt: skip
-    Case("log-uniform-min-negative", lambda: gm.schedules.log_uniform(4, sigma_min=-1.0), ArgumentError, ("sigma_min",)),
+    Case("log-uniform-min-negative", lambda: gm.schedules.log_uniform(4, sigma_min=-1.0), ArgumentError,
+         ("sigma_min",)),  # fmt: skip
     Case("ve-sigma-min-negative", lambda: gm.paths.VE(sigma_min=-1.0), ArgumentError, ("sigma_min", "> 0")),
     Case("ve-min-above-max", lambda: gm.paths.VE(sigma_min=10.0, sigma_max=1.0), ArgumentError,
          ("sigma_min", "sigma_max", "10")),  # fmt: skip
@@ -250,7 +251,8 @@ XFAIL_H4 = [  # sampler-side cases H4 was still finishing (genmodels/samplers/*)
 
 
 @pytest.mark.parametrize("case", XFAIL_H4, ids=lambda c: c.id)
-@pytest.mark.xfail(strict=True, reason="H4: samplers/_base.py reads the raw value before its checks; Ancestral raises plain ValueError")
+@pytest.mark.xfail(strict=True, reason="H4: samplers/_base.py reads the raw value before its checks; Ancestral "
+                                        "raises plain ValueError")
 def test_sampler_side_bad_input_is_a_clear_error(case):
     test_bad_input_is_a_clear_error(case)
 
@@ -288,7 +290,8 @@ def test_numpy_integers_are_accepted_where_ints_are():
     x = gm.sample(gaussian, gm.samplers.Euler(gm.schedules.karras(np.int64(3))), KEY, (n, np.int32(2)))
     assert x.shape == (3, 2) and bool(jnp.all(jnp.isfinite(x)))
     assert gm.sample(_fvsbn(), gm.samplers.Ancestral(), KEY, (n, 6)).shape == (3, 6)
-    assert gm.autoregressive.MADE(np.int64(6), hidden=(np.int64(8),), num_masks=np.int64(2), rngs=nnx.Rngs(0)).n_dims == 6
+    made = gm.autoregressive.MADE(np.int64(6), hidden=(np.int64(8),), num_masks=np.int64(2), rngs=nnx.Rngs(0))
+    assert made.n_dims == 6
 
 
 def test_runtime_check_leads_with_what_went_wrong():

@@ -285,7 +285,8 @@ def prop_autoregressive(shape, fill, dtype, temperature):
     """FVSBN(6): log_prob of random data (binary or not, of other lengths, NaN) is a clear error or finite
     log-probabilities <= 0 per row; Ancestral sampling at any temperature, binary samples or an error."""
     model = gm.autoregressive.FVSBN(6, rngs=nnx.Rngs(0))
-    x = jnp.full(shape, fill).astype(dtype) if fill is not None else (jnp.arange(np.prod(shape)).reshape(shape) % 2).astype(dtype)
+    x = jnp.full(shape, fill) if fill is not None else jnp.arange(np.prod(shape)).reshape(shape) % 2
+    x = x.astype(dtype)
     note(f"x: {shape} {dtype} fill={fill}; temperature={temperature}")
     lp = clear_or_good(lambda: model.log_prob(x), ("x",), (shape[0],) if len(shape) == 2 else None)
     if lp is not None:
@@ -322,6 +323,27 @@ LOSSES = dict(
     fill=st.sampled_from([None, None, NAN, INF, 1e6]), dtype=st.sampled_from([jnp.float32, jnp.int32]),
 )  # fmt: skip
 
+def prop_log_prob(fill, dtype, trace, sigma_min, sigma_max, rtol):
+    """gm.log_prob of the N(0, I) model on random data (NaN, inf, large, integer) with random noise range and
+    tolerances (traced: no new compile): a clear error, or one finite log-density per row."""
+    x = jax.random.normal(KEY, (2, 2)) if fill is None else jnp.full((2, 2), fill)
+    x = x.astype(dtype)
+    estimator = gm.likelihood.ExactTrace() if trace == "exact" else gm.likelihood.Hutchinson(1)
+    note(f"x={x.tolist()} {dtype} {trace} sigma_min={sigma_min} sigma_max={sigma_max} rtol={rtol}")
+
+    def call():
+        return gm.log_prob(gaussian, x, KEY, sigma_min=sigma_min, sigma_max=sigma_max, trace=estimator, rtol=rtol,
+                           atol=rtol)  # fmt: skip
+
+    clear_or_good(call, ("x", "sigma_min", "sigma_max", "rtol", "atol", "max_steps"), (2,))
+
+
+LOG_PROB = dict(
+    fill=st.sampled_from([None, None, NAN, INF, 1e6]), dtype=st.sampled_from([jnp.float32, jnp.int32]),
+    trace=st.sampled_from(["exact", "hutchinson"]), sigma_min=st.sampled_from([0.002, 0.1, 0.0, -1.0, NAN, 100.0]),
+    sigma_max=st.sampled_from([80.0, 10.0, INF, NAN]), rtol=st.sampled_from([1e-5, 1e-3, 0.0, -1.0]),
+)  # fmt: skip
+
 PROPERTIES = {
     "sample": (prop_sample, SAMPLE),
     "model_output": (prop_model_output, MODEL_OUTPUT),
@@ -330,6 +352,7 @@ PROPERTIES = {
     "paths_and_uniform_t": (prop_paths_and_uniform_t, UNIFORM_T),
     "autoregressive": (prop_autoregressive, AUTOREGRESSIVE),
     "losses": (prop_losses, LOSSES),
+    "log_prob": (prop_log_prob, LOG_PROB),
 }
 
 
