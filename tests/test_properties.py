@@ -251,10 +251,10 @@ def prop_paths_and_uniform_t(path_name, lo, hi, steps, t_min):
     """A path built from random numbers and its uniform-t grid: a clear error naming the argument, or a
     schedule a sampler accepts (a leading inf only for the paths that reach pure noise)."""
     names = PATHS[path_name]
-    note(f"{path_name}({dict(zip(names, (lo, hi)))}) steps={steps} t_min={t_min}")
+    note(f"{path_name}({dict(zip(names, (lo, hi), strict=False))}) steps={steps} t_min={t_min}")
 
     def build():
-        path = getattr(gm.paths, path_name)(**dict(zip(names, (lo, hi))))
+        path = getattr(gm.paths, path_name)(**dict(zip(names, (lo, hi), strict=False)))
         return gm.schedules.uniform_t(path, steps, t_min=t_min)
 
     def accepted(s):
@@ -268,7 +268,7 @@ def prop_paths_and_uniform_t(path_name, lo, hi, steps, t_min):
     except AssertionError as err:
         schedule = build()  # a leading inf is pure noise where the path's scale is 0 there (Linear, Cosine)
         if "non-finite result" in str(err) and np.isposinf(np.asarray(schedule)[0]):
-            path = getattr(gm.paths, path_name)(**dict(zip(names, (lo, hi))))
+            path = getattr(gm.paths, path_name)(**dict(zip(names, (lo, hi), strict=False)))
             assert float(path.scale(jnp.float32(path.t_max))) == 0.0, schedule
             accepted(schedule)
             return

@@ -24,9 +24,9 @@ from jaxtyping import Array, Float
 
 from genmodels._checks import check_n_dims
 from genmodels.autoregressive._base import AbstractAutoregressive, as_ordering
+from genmodels.autoregressive._fvsbn import _unorder
 from genmodels.errors import ArgumentError
 from genmodels.protocols import Incremental
-from genmodels.autoregressive._fvsbn import _unorder
 
 
 def rope(x: Float[Array, "... t heads d"], positions: Array, base: float = 10000.0) -> Array:

@@ -22,7 +22,6 @@ from jaxtyping import Array, ArrayLike, Float, Int
 from genmodels.errors import ArgumentError, ArgumentTypeError
 
 
-
 def noise_rows(noise_cond: ArrayLike, batch: int, dtype) -> Float[Array, " batch"]:
     """Broadcast a scalar or (batch,) noise condition to shape (batch,), with a clear error otherwise."""
     c = jnp.asarray(noise_cond, dtype=dtype)

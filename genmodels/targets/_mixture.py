@@ -14,9 +14,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from genmodels._arrays import rows
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
+from genmodels._arrays import rows
 from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.protocols import AbstractDenoiserModel, HasExactSamples, HasLimitAtInfinity, HasScore
 
