@@ -1,14 +1,15 @@
 """Adaptive diffrax samplers (gm.samplers.ODE / SDE) against analytic truth."""
 
 import diffrax as dfx
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from helpers import COUNTER, Probe, exported_samplers
+
 import genmodels as gm
-from genmodels.samplers import ODE, SDE
+from genmodels.samplers import ODE, SDE, AbstractDenoiserSampler, AbstractStepSampler
 from genmodels.samplers._adaptive import fsal_state, solver_nfe
 
 MU = jnp.array([0.5, -1.0, 2.0])
@@ -19,32 +20,6 @@ SMIN, SMAX = 0.002, 80.0
 def gaussian_flow(x, sigma_from, sigma_to):
     """Exact probability-flow ODE map for N(MU, diag S^2): x -> MU + sqrt(S^2+to^2)/sqrt(S^2+from^2) (x - MU)."""
     return MU + jnp.sqrt(S**2 + sigma_to**2) / jnp.sqrt(S**2 + sigma_from**2) * (x - MU)
-
-
-class _Counter:
-    calls = 0
-
-    @classmethod
-    def tick(cls, *_):
-        cls.calls += 1
-
-
-class Counting(eqx.Module):
-    """The exact denoiser of ``target``, counting its real (run-time) calls on the host."""
-
-    target: gm.targets.GaussianMixture
-
-    def __call__(self, x, sigma):
-        jax.debug.callback(_Counter.tick, sigma)
-        return self.target(x, sigma)
-
-
-def counted(fn):
-    _Counter.calls = 0
-    out = fn()
-    jax.block_until_ready(out)
-    jax.effects_barrier()
-    return out, _Counter.calls
 
 
 def test_ode_endpoint_matches_closed_form_gaussian():
@@ -71,7 +46,7 @@ def test_ode_endpoint_matches_closed_form_gaussian():
 
 # one model and call signature shared by several tests, so that they share compiled programs
 EIGHT = gm.targets.eight_gaussians()
-COUNTING = Counting(EIGHT)
+COUNTING = Probe(EIGHT)  # counts real calls (tests/helpers.py)
 EULER_SDE = SDE(steps=20, solver=dfx.Euler())
 
 
@@ -91,7 +66,7 @@ def run(sampler, seed, model=COUNTING):
 def test_nfe_formula_matches_counted_calls(sampler, per_step, start):
     run(sampler, 3)  # compile outside the count
     # saving a trajectory (dense interpolation) must not add calls either
-    sol, calls = counted(lambda: run(sampler, 3))
+    sol, calls = COUNTER.count(lambda: run(sampler, 3))
     final = 1 if isinstance(sampler, SDE) else 0
     assert int(sol.nfe) == calls
     assert calls > 0 and (calls - start - final) % per_step == 0
@@ -106,7 +81,7 @@ def test_nfe_formula_with_rejected_steps(solver):
     solvers reuse the first stage after every rejection."""
 
     def vf(t, y, args):
-        jax.debug.callback(_Counter.tick, t)
+        jax.debug.callback(COUNTER.tick, t)
         return -50.0 * (y - jnp.cos(t))
 
     @jax.jit
@@ -118,7 +93,7 @@ def test_nfe_formula_with_rejected_steps(solver):
         return sol.stats["num_steps"], sol.stats["num_rejected_steps"]
 
     solve()
-    (num_steps, rejected), calls = counted(solve)
+    (num_steps, rejected), calls = COUNTER.count(solve)
     assert int(rejected) > 0
     assert int(solver_nfe(solver, num_steps)) == calls
 
@@ -170,23 +145,34 @@ def test_same_key_same_samples(sampler):
     assert not np.allclose(a, c)
 
 
+# every exported continuous sampler that is not a fixed-step one (those are covered by test_samplers.py);
+# a new one is built with its defaults unless listed here with cheaper options
+ADAPTIVE = [c for c in exported_samplers(AbstractDenoiserSampler) if not issubclass(c, AbstractStepSampler)]
+CHEAP = {ODE: lambda: ODE(rtol=1e-3, atol=1e-3), SDE: lambda: EULER_SDE}
+
+
+@pytest.mark.parametrize("cls", ADAPTIVE, ids=[c.__name__ for c in ADAPTIVE])
+def test_deterministic_flag(cls):
+    """Given the starting noise, the key changes the samples exactly when the sampler says it is not
+    ``deterministic`` (the ODE: never; the SDE: through its Brownian motion)."""
+    sampler = CHEAP.get(cls, cls)()
+    noise = jax.random.normal(jax.random.key(0), (128, 2))
+    a, b = (gm.sample(COUNTING, sampler, jax.random.key(k), (128, 2), noise=noise) for k in (11, 12))
+    assert np.all(np.isfinite(np.asarray(a)))
+    if sampler.deterministic:
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert not np.allclose(a, b)
+
+
 def test_new_numbers_do_not_recompile():
-    traces = []
-
-    class Traced(eqx.Module):
-        target: gm.targets.GaussianMixture
-
-        def __call__(self, x, sigma):
-            traces.append(1)  # runs only while tracing
-            return self.target(x, sigma)
-
-    model = Traced(gm.targets.eight_gaussians())
+    model = Probe(gm.targets.eight_gaussians())  # counts traces (tests/helpers.py)
     gm.sample(model, ODE(rtol=1e-3, atol=1e-3), jax.random.key(0), (16, 2))
-    n = len(traces)
+    n = COUNTER.traces
     gm.sample(model, ODE(sigma_max=60.0, sigma_min=0.01, rtol=1e-4, atol=1e-4), jax.random.key(1), (16, 2))
-    other = Traced(gm.targets.eight_gaussians(radius=3.0))
+    other = Probe(gm.targets.eight_gaussians(radius=3.0))
     gm.sample(other, ODE(rtol=1e-3, atol=1e-3), jax.random.key(2), (16, 2))
-    assert len(traces) == n
+    assert COUNTER.traces == n
 
 
 def test_max_steps_reached_is_a_clear_error():
@@ -222,3 +208,12 @@ def test_bad_arguments():
         ODE(solver="dopri5")
     with pytest.raises(ValueError, match="steps"):
         SDE(steps=0, solver=dfx.Euler())
+    for make, match in [
+        (lambda: ODE(sigma_max=float("nan")), "sigma_max"),
+        (lambda: ODE(atol=float("nan")), "atol"),
+        (lambda: SDE(rtol=-1.0), "rtol"),
+        (lambda: ODE(num_saved=1), "num_saved"),
+        (lambda: SDE(denoise_final=1), "denoise_final"),
+    ]:
+        with pytest.raises((gm.errors.ArgumentError, gm.errors.ArgumentTypeError), match=match):
+            make()

@@ -26,8 +26,9 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from genmodels._checks import is_concrete
-from genmodels.samplers._base import AbstractDenoiserSampler, Solution
+from genmodels._checks import check_count, check_schedule_dtype, is_concrete
+from genmodels.errors import ArgumentError, ArgumentTypeError
+from genmodels.samplers._base import AbstractDenoiserSampler, Solution, count_param
 
 _FIRST_STEP_FRACTION = 1.0 / 64  # initial step of an adaptive solve, as a fraction of [v0, v1]
 _BROWNIAN_DEPTH = 18  # the Brownian tree resolves the v interval to 2^-18 of its length
@@ -64,7 +65,7 @@ def _evals_per_step(solver: dfx.AbstractSolver, *, sde: bool) -> tuple[int, int]
         if not tab.fsal:
             return tab.num_stages, 0
     kind = "SDE" if sde else "ODE"
-    raise ValueError(
+    raise ArgumentError(
         f"unsupported {kind} solver {type(solver).__name__}: use an explicit Runge-Kutta solver "
         + (
             "without first-same-as-last stages (diffrax.Heun, Midpoint, Ralston), a stochastic Runge-Kutta "
@@ -95,14 +96,14 @@ def check_solver(solver, *, sde: bool, adaptive: bool) -> None:
     """Trace-time check that ``solver`` is a diffrax solver this module can count and, when ``adaptive``,
     one with an error estimate."""
     if not isinstance(solver, dfx.AbstractSolver):
-        raise TypeError(f"solver must be a diffrax solver such as diffrax.Dopri5(), got {solver!r}.")
+        raise ArgumentTypeError(f"solver must be a diffrax solver such as diffrax.Dopri5(), got {solver!r}.")
     _evals_per_step(solver, sde=sde)
     if isinstance(solver, dfx.AbstractSRK):
         has_error_estimate = solver.tableau.b_error is not None
     else:
         has_error_estimate = isinstance(solver, dfx.AbstractAdaptiveSolver)
     if adaptive and not has_error_estimate:
-        raise ValueError(
+        raise ArgumentError(
             f"solver {type(solver).__name__} has no error estimate, so it cannot take adaptive steps; "
             + ("pass steps=N for fixed steps or " if sde else "")
             + "pick an adaptive solver (e.g. diffrax.Dopri5() for the ODE, diffrax.ShARK() for the SDE)."
@@ -115,9 +116,9 @@ def check_sigma_range(sigma_min, sigma_max) -> None:
         return
     lo, hi = np.asarray(sigma_min, dtype=np.float64), np.asarray(sigma_max, dtype=np.float64)
     if lo.shape != () or hi.shape != ():
-        raise ValueError(f"sigma_min and sigma_max must be scalars, got shapes {lo.shape} and {hi.shape}.")
+        raise ArgumentError(f"sigma_min and sigma_max must be scalars, got shapes {lo.shape} and {hi.shape}.")
     if not (np.isfinite(hi) and 0 < lo < hi):
-        raise ValueError(f"need 0 < sigma_min < sigma_max < inf, got sigma_min={float(lo)}, sigma_max={float(hi)}.")
+        raise ArgumentError(f"need 0 < sigma_min < sigma_max < inf, got sigma_min={float(lo)}, sigma_max={float(hi)}.")
 
 
 def check_tolerances(rtol, atol) -> None:
@@ -125,13 +126,12 @@ def check_tolerances(rtol, atol) -> None:
         if is_concrete(value):
             v = np.asarray(value, dtype=np.float64)
             if v.shape != () or not (np.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+                raise ArgumentError(f"{name} must be a finite number > 0, got {value!r}.")
 
 
 def check_max_steps(max_steps, name: str = "max_steps", minimum: int = 1) -> None:
     """Eager check of a static count (it fixes a buffer size or loop length)."""
-    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < minimum:
-        raise ValueError(f"{name} must be a Python int >= {minimum} (it is static), got {max_steps!r}.")
+    check_count(name, max_steps, minimum)
 
 
 def checked_range(sigma_min, sigma_max, dtype):
@@ -172,9 +172,14 @@ class _AdaptiveBase(AbstractDenoiserSampler):
     def sigma_start(self):
         return self.sigma_max
 
+    def check_dtype(self, dtype):
+        check_schedule_dtype(self.sigma_max, dtype, "sigma_max")
+
     def _range(self, dtype):
-        """(sigma_min, v0 = -log sigma_max, v1 = -log sigma_min) in ``dtype``, range-checked."""
+        """(sigma_min, v0 = -log sigma_max, v1 = -log sigma_min) in ``dtype``, range-checked (also against
+        the largest noise level ``dtype`` carries)."""
         lo, hi = checked_range(self.sigma_min, self.sigma_max, dtype)
+        hi = check_schedule_dtype(hi, dtype, "sigma_max")
         return lo, -jnp.log(hi), -jnp.log(lo)
 
 
@@ -201,8 +206,8 @@ class ODE(_AdaptiveBase):
     rtol: Float[Array, ""] = eqx.field(default=1e-5, converter=_as_float)
     atol: Float[Array, ""] = eqx.field(default=1e-5, converter=_as_float)
     solver: dfx.AbstractSolver = dfx.Dopri5()
-    max_steps: int = eqx.field(default=4096, static=True)
-    num_saved: int = eqx.field(default=33, static=True)
+    max_steps: int = eqx.field(default=4096, static=True, converter=count_param)
+    num_saved: int = eqx.field(default=33, static=True, converter=count_param)
 
     def __check_init__(self):
         check_sigma_range(self.sigma_min, self.sigma_max)
@@ -210,6 +215,16 @@ class ODE(_AdaptiveBase):
         check_max_steps(self.max_steps)
         check_max_steps(self.num_saved, "num_saved", 2)
         check_solver(self.solver, sde=False, adaptive=True)
+
+    @property
+    def order(self) -> int:
+        """The diffrax solver's order (5 for Dopri5): the global error of a fixed-step solve; adaptive
+        steps aim at ``rtol`` / ``atol`` instead."""
+        return int(self.solver.order(dfx.ODETerm(lambda v, x, args: x)))
+
+    @property
+    def deterministic(self) -> bool:
+        return True
 
     def integrate(self, denoiser, noise, key, save_trajectory):
         dtype = noise.dtype
@@ -280,12 +295,12 @@ class SDE(_AdaptiveBase):
     """
 
     solver: dfx.AbstractSolver = dfx.ShARK()
-    steps: int | None = eqx.field(default=None, static=True)
+    steps: int | None = eqx.field(default=None, static=True, converter=count_param)
     rtol: Float[Array, ""] = eqx.field(default=1e-2, converter=_as_float)
     atol: Float[Array, ""] = eqx.field(default=1e-2, converter=_as_float)
-    max_steps: int = eqx.field(default=4096, static=True)
+    max_steps: int = eqx.field(default=4096, static=True, converter=count_param)
     denoise_final: bool = eqx.field(default=True, static=True)
-    num_saved: int = eqx.field(default=33, static=True)
+    num_saved: int = eqx.field(default=33, static=True, converter=count_param)
 
     def __check_init__(self):
         check_sigma_range(self.sigma_min, self.sigma_max)
@@ -295,8 +310,18 @@ class SDE(_AdaptiveBase):
         if self.steps is not None:
             check_max_steps(self.steps, "steps")
         if not isinstance(self.denoise_final, bool):
-            raise TypeError(f"denoise_final must be a bool, got {self.denoise_final!r}.")
+            raise ArgumentTypeError(f"denoise_final must be a bool, got {self.denoise_final!r}.")
         check_solver(self.solver, sde=True, adaptive=self.steps is None)
+
+    @property
+    def order(self) -> None:
+        """No stated weak order (diffrax states its solvers' strong order, ``solver.strong_order(terms)``,
+        for a given Brownian path)."""
+        return None
+
+    @property
+    def deterministic(self) -> bool:
+        return False
 
     def integrate(self, denoiser, noise, key, save_trajectory):
         dtype = noise.dtype

@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from genmodels._checks import check_positive
-from genmodels.samplers._base import AbstractStepSampler, float_param
+from genmodels._checks import check_positive, is_concrete
+from genmodels.samplers._base import AbstractStepSampler, float_param, known_to_be
 
 
 def ancestral_step(x: Array, denoised: Array, sigma, sigma_next, eta, z: Array) -> Array:
@@ -38,6 +38,11 @@ def ancestral_step(x: Array, denoised: Array, sigma, sigma_next, eta, z: Array) 
     return r * x + (1 - r) * denoised + sigma_up * z
 
 
+def _eta_in_unit_interval(eta) -> bool:
+    """0 <= eta <= 1, known now: DDIM's family of marginal-preserving steps (above 1, sigma_up is capped)."""
+    return is_concrete(eta) and bool(0 <= float(eta) <= 1)
+
+
 def step_noise(key, x: Array, eta) -> Array:
     """Standard normal noise shaped like ``x``, drawn only when ``eta > 0`` (zeros otherwise, where the
     ancestral step does not use it): deterministic DDIM pays for no random numbers."""
@@ -46,7 +51,9 @@ def step_noise(key, x: Array, eta) -> Array:
 
 class DDIM(AbstractStepSampler):
     """DDIM with stochasticity ``eta``: eta = 0 (default) is deterministic DDIM, identical to ``Euler``;
-    eta = 1 is the DDPM posterior (ancestral) sampler. NFE = steps.
+    eta = 1 is the DDPM posterior (ancestral) sampler. NFE = steps. Order 1 for 0 <= eta <= 1: the
+    probability-flow ODE's global error for eta = 0, the weak order of the discretised reverse SDE (whose
+    noise grows with eta and keeps the same marginals) for eta > 0.
 
     Args:
         sigmas: descending schedule, ``steps + 1`` entries.
@@ -58,6 +65,14 @@ class DDIM(AbstractStepSampler):
     def __check_init__(self):
         check_positive("eta", self.eta, allow_zero=True)
 
+    @property
+    def order(self) -> int | None:
+        return 1 if _eta_in_unit_interval(self.eta) else None
+
+    @property
+    def deterministic(self) -> bool:
+        return known_to_be(self.eta, 0)
+
     def step(self, denoiser, i, x, state, key):
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
         z = step_noise(key, x, self.eta)
@@ -66,7 +81,9 @@ class DDIM(AbstractStepSampler):
 
 class EulerAncestral(AbstractStepSampler):
     """k-diffusion's ``sample_euler_ancestral``: the same ancestral step as :class:`DDIM` (default
-    eta = 1), with the fresh noise multiplied by ``s_noise``. NFE = steps.
+    eta = 1), with the fresh noise multiplied by ``s_noise``. NFE = steps. Deterministic for eta = 0
+    (Euler) or s_noise = 0; order 1 as :class:`DDIM` for 0 <= eta <= 1 and s_noise = 1, no stated order
+    for s_noise != 1 (another amount of noise than the reverse SDE's).
 
     Args:
         sigmas: descending schedule, ``steps + 1`` entries.
@@ -80,6 +97,15 @@ class EulerAncestral(AbstractStepSampler):
     def __check_init__(self):
         check_positive("eta", self.eta, allow_zero=True)
         check_positive("s_noise", self.s_noise, allow_zero=True)
+
+    @property
+    def order(self) -> int | None:
+        exact = known_to_be(self.eta, 0) or known_to_be(self.s_noise, 1)
+        return 1 if exact and _eta_in_unit_interval(self.eta) else None
+
+    @property
+    def deterministic(self) -> bool:
+        return known_to_be(self.eta, 0) or known_to_be(self.s_noise, 0)
 
     def step(self, denoiser, i, x, state, key):
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]

@@ -9,9 +9,13 @@ Hierarchy (abstract classes are never instantiated; concrete samplers are final)
   inside one ``lax.scan``, so the whole loop is one compiled program. A step samples its own noise from
   ``jax.random.fold_in(key, i)``.
 
+Every sampler describes itself: ``order`` (its convergence order for its options, or ``None``) and
+``deterministic`` (whether, given the starting noise, the key changes nothing). The test suite reads both
+for every exported sampler, so a new sampler is one file plus one export line.
+
 Numbers (schedules, churn, eta, step sizes) are pytree leaves and so are traced: new values never
 recompile. Anything that sets a loop length (the schedule's length, steps per level) is a shape or a
-static field.
+static field, and so is ``start_at_infinity`` (whether the first step is the limit at sigma = inf).
 """
 
 from __future__ import annotations
@@ -26,7 +30,15 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from genmodels.samplers._denoiser import Denoiser
-from genmodels._checks import as_sigma_schedule, check_finite, check_float_dtype, check_shape, is_concrete
+from genmodels._checks import (
+    as_sigma_schedule,
+    check_finite,
+    check_float_dtype,
+    check_schedule_dtype,
+    check_shape,
+    is_concrete,
+)
+from genmodels.errors import ArgumentError, ArgumentTypeError
 
 
 class Solution(eqx.Module):
@@ -39,16 +51,42 @@ class Solution(eqx.Module):
         trajectory: ``(num_saved, *shape)`` states when ``save_trajectory=True``, else ``None``. For step
             samplers row 0 is the starting state and row i the state after step i.
         levels: the noise level of each trajectory row (``None`` without a trajectory).
+        first_nonfinite: for step samplers, the index of the first trajectory row that held NaN or inf
+            (0: the starting state, i + 1: the state after step i), or -1 when every state was finite;
+            tracked whether or not the trajectory is saved. ``None`` for samplers that check their own
+            result (``ODE`` and ``SDE`` raise inside the program). ``gm.solve`` raises
+            :class:`~genmodels.errors.NonFiniteSampleError` when it is >= 0, so a returned solution has
+            -1 here.
     """
 
     samples: Array
     nfe: Int[Array, ""]
     trajectory: Array | None = None
     levels: Array | None = None
+    first_nonfinite: Int[Array, ""] | None = None
 
 
 class AbstractSampler(eqx.Module):
-    """Anything the driver ``gm.sample`` / ``gm.solve`` can run."""
+    """Anything the driver ``gm.sample`` / ``gm.solve`` can run; it says what it is with ``order`` and
+    ``deterministic``."""
+
+    @property
+    @abc.abstractmethod
+    def order(self) -> int | None:
+        """Convergence order p for these options, or ``None``.
+
+        With deterministic options, the samples' error against the exact probability-flow ODE solution
+        from the same noise is O(h^p) in the step size h; with stochastic ones, p is the weak order (the
+        error in the samples' law) of the SDE the sampler discretises. ``None`` when the sampler is no
+        such discretisation (MCMC correctors, churn, exact ancestral sampling) or when an option that
+        decides it is traced. The test suite measures it (``tests/test_samplers.py``).
+        """
+
+    @property
+    @abc.abstractmethod
+    def deterministic(self) -> bool:
+        """True when, for these options, the samples are a function of the starting noise alone: given
+        ``noise=``, the key changes nothing. ``False`` when an option that decides it is traced."""
 
     @abc.abstractmethod
     def run(
@@ -71,6 +109,11 @@ class AbstractDenoiserSampler(AbstractSampler):
     ) -> Solution:
         """Run from ``sigma_start * noise`` down the schedule."""
 
+    def check_dtype(self, dtype: Any) -> None:
+        """Eager check that the noise levels are safe in ``dtype`` (float16 overflows above sigma = 128;
+        see ``check_schedule_dtype``); the driver calls it before the program."""
+        check_schedule_dtype(self.sigma_start, dtype, "the first noise level")
+
     def run(self, model, key, shape, noise, save_trajectory):
         key_noise, key_run = jax.random.split(key)
         if noise is None:
@@ -83,12 +126,27 @@ class AbstractDenoiserSampler(AbstractSampler):
         return self.integrate(Denoiser(model), noise, key_run, save_trajectory)
 
 
-def _starts_at_infinity(sigmas) -> bool:
-    # runs in __post_init__, before the converter has validated the schedule: guard the shape
+def known_to_be(value: Any, target: float) -> bool:
+    """True when ``value`` is known now (not traced) to equal ``target``, e.g. an option that switches
+    randomness off (``eta = 0``); ``order`` and ``deterministic`` are decided with it."""
+    return is_concrete(value) and bool(np.all(np.asarray(value) == target))
+
+
+def _resolve_start_at_infinity(sigmas: Any, start_at_infinity: bool | None) -> bool | None:
+    """The option as given, or, for ``None``, read off a concrete schedule (a traced one: ``False``)."""
+    if start_at_infinity is not None:
+        return start_at_infinity
     if not is_concrete(sigmas):
-        return False
-    v = np.asarray(sigmas)
-    return v.ndim == 1 and v.shape[0] > 0 and bool(np.isinf(v[0]))
+        return False  # under tracing the choice cannot come from the values; integrate checks them
+    v = np.asarray(sigmas)  # runs before the converter has validated the schedule: guard the shape
+    return bool(v.ndim == 1 and v.shape[0] > 0 and np.isinf(v[0]))
+
+
+def count_param(value: Any) -> Any:
+    """Converter for a static count (steps per level, corrector steps, max_steps): numpy integers become
+    Python ints (a static field must hold a plain hashable value); anything else is left for the
+    ``check_count`` of ``__check_init__`` to accept or refuse."""
+    return int(value) if isinstance(value, np.integer) else value
 
 
 def float_param(value: Any) -> Array:
@@ -99,19 +157,54 @@ def float_param(value: Any) -> Array:
     return jnp.asarray(arr, dtype=dtype)  # an explicit dtype also drops JAX's weak type
 
 
+def _first_nonfinite(x: Array, found: Int[Array, ""], row: Int[Array, ""] | int) -> Int[Array, ""]:
+    """``found`` if already set (>= 0), else ``row`` when x holds NaN or inf, else -1: one reduction per
+    step (a NaN from the model propagates to the state, so the state is the one place to look)."""
+    return jnp.where((found < 0) & ~jnp.all(jnp.isfinite(x)), jnp.asarray(row, jnp.int32), found)
+
+
 class AbstractStepSampler(AbstractDenoiserSampler):
     """Fixed-step sampler over a descending schedule ``sigmas`` (``steps + 1`` entries).
 
     A schedule may start at sigma = inf (pure noise, e.g. a flow-matching model on the Linear path at
     t = 1). The first step is then the exact limit of the Euler (DDIM) step, x_1 = D_inf(eps) +
-    sigma_1 eps, which needs ``model.at_infinity``; every later step is the sampler's own.
+    sigma_1 eps, which needs a model with ``at_infinity``; every later step is the sampler's own.
+
+    Whether the schedule starts at inf decides the program's structure, so it is the static option
+    ``start_at_infinity``: ``None`` (default) reads it off a concrete schedule; a sampler built from a
+    traced schedule (inside ``jit``) needs it explicitly, and a first entry that contradicts it is a
+    runtime error inside the program (never silent NaN samples).
+
+    Args:
+        sigmas: descending schedule, ``steps + 1`` entries (``gm.schedules``).
+        start_at_infinity: keyword only; ``True`` when ``sigmas[0]`` is inf, ``False`` when it is finite,
+            ``None`` to read it off a concrete schedule (``False`` for a traced one). Static.
     """
 
     sigmas: Float[Array, " n"] = eqx.field(converter=as_sigma_schedule)
-    starts_at_infinity: bool = eqx.field(static=True, init=False)
+    start_at_infinity: bool | None = eqx.field(default=None, static=True, kw_only=True)
 
     def __post_init__(self):
-        self.starts_at_infinity = _starts_at_infinity(self.sigmas)
+        self.start_at_infinity = _resolve_start_at_infinity(self.sigmas, self.start_at_infinity)
+
+    def __check_init__(self):
+        if not isinstance(self.start_at_infinity, bool):
+            raise ArgumentTypeError(
+                f"start_at_infinity must be True, False or None (static), got {self.start_at_infinity!r}."
+            )
+        if is_concrete(self.sigmas) and bool(np.isinf(np.asarray(self.sigmas)[0])) != self.start_at_infinity:
+            raise ArgumentError(self._infinity_message())
+
+    def _infinity_message(self) -> str:
+        """Why ``sigmas[0]`` and ``start_at_infinity`` disagree (raised at construction for a concrete
+        schedule; for a traced one, by the driver after the program)."""
+        if self.start_at_infinity:
+            return "sigmas[0] is finite, but start_at_infinity=True; pass start_at_infinity=None or False."
+        return (
+            "sigmas[0] is inf (pure noise), but the sampler was told start_at_infinity=False, or was built "
+            "from a traced schedule (inside jit), where the start cannot be read off the values: pass "
+            "start_at_infinity=True (static) to start with the limit step at sigma = inf."
+        )
 
     @property
     def num_steps(self) -> int:
@@ -120,6 +213,9 @@ class AbstractStepSampler(AbstractDenoiserSampler):
     @property
     def sigma_start(self):
         return self.sigmas[0]
+
+    def check_dtype(self, dtype):
+        check_schedule_dtype(self.sigmas, dtype)
 
     def init(self, denoiser: Denoiser, x: Array, key: PRNGKeyArray) -> Any:
         """Sampler state carried between steps (e.g. a multistep history); default none."""
@@ -135,29 +231,41 @@ class AbstractStepSampler(AbstractDenoiserSampler):
         """Denoiser calls made by step i (default 1)."""
         return jnp.asarray(1, jnp.int32)
 
+    def _in_dtype(self, dtype) -> AbstractStepSampler:
+        """This sampler with every float leaf (schedule, eta, ...) in ``dtype`` (so the scan carry keeps
+        the noise's dtype) and the schedule's range checked against ``dtype`` (narrow dtypes only)."""
+        sampler = jax.tree.map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, self)
+        return eqx.tree_at(lambda s: s.sigmas, sampler, check_schedule_dtype(sampler.sigmas, dtype))
+
     def integrate(self, denoiser, noise, key, save_trajectory):
-        # every float leaf (schedule, eta, ...) in the noise's dtype, so the scan carry keeps its dtype
-        sampler = jax.tree.map(lambda a: a.astype(noise.dtype) if eqx.is_inexact_array(a) else a, self)
+        sampler = self._in_dtype(noise.dtype)
         sig = sampler.sigmas
-        if self.starts_at_infinity:  # row 0 of a trajectory is then the noise itself (x / sigma at inf)
+        # A start that contradicts start_at_infinity (possible only for a schedule traced at construction)
+        # is reported through the non-finite index: inf x noise is not finite, and a finite sigmas[0] with
+        # start_at_infinity=True marks the first state as bad. The driver then names the cause (an
+        # eqx.error_if here cost up to 40 % on CPU for the stochastic samplers).
+        if self.start_at_infinity:  # row 0 of a trajectory is then the noise itself (x / sigma at inf)
             x = denoiser.at_infinity(noise) + sig[1] * noise
             first, head = 1, [noise[None], x[None]]
+            bad = jnp.where(jnp.isinf(sig[0]), _first_nonfinite(x, jnp.asarray(-1, jnp.int32), 1), 1)
         else:
             x = sig[0] * noise
             first, head = 0, [x[None]]
+            bad = _first_nonfinite(x, jnp.asarray(-1, jnp.int32), 0)
         state = sampler.init(denoiser, x, key)
 
         def body(carry, i):
-            x, state, nfe = carry
+            x, state, nfe, bad = carry
             x, state = sampler.step(denoiser, i, x, state, jax.random.fold_in(key, i))
-            return (x, state, nfe + sampler.step_nfe(i)), (x if save_trajectory else None)
+            bad = _first_nonfinite(x, bad, i + 1)  # the state after step i is trajectory row i + 1
+            return (x, state, nfe + sampler.step_nfe(i), bad), (x if save_trajectory else None)
 
         steps = jnp.arange(first, self.num_steps)
-        (x, _, nfe), traj = jax.lax.scan(body, (x, state, jnp.asarray(first, jnp.int32)), steps)
+        (x, _, nfe, bad), traj = jax.lax.scan(body, (x, state, jnp.asarray(first, jnp.int32), bad), steps)
         if not save_trajectory:
-            return Solution(x, nfe)
+            return Solution(x, nfe, first_nonfinite=bad)
         trajectory = jnp.concatenate(head + [traj], axis=0)
-        return Solution(x, nfe, trajectory, sig)
+        return Solution(x, nfe, trajectory, sig, bad)
 
 
 def ddim_step(x: Array, denoised: Array, sigma, sigma_next) -> Array:
@@ -169,4 +277,3 @@ def ddim_step(x: Array, denoised: Array, sigma, sigma_next) -> Array:
     """
     r = sigma_next / sigma
     return r * x + (1 - r) * denoised
-

@@ -7,9 +7,12 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
-from genmodels.samplers._base import AbstractStepSampler, float_param
+from genmodels._checks import check_positive, is_concrete
+from genmodels.errors import ArgumentError
+from genmodels.samplers._base import AbstractStepSampler, float_param, known_to_be
 
 
 class Heun(AbstractStepSampler):
@@ -18,7 +21,17 @@ class Heun(AbstractStepSampler):
     Per step, gamma = min(s_churn / N, sqrt(2) - 1) if s_tmin <= sigma_i <= s_tmax else 0; the state is
     first lifted to sigma_hat = sigma_i (1 + gamma) with fresh noise of std
     s_noise sqrt(sigma_hat^2 - sigma_i^2), then an Euler step to sigma_{i+1} is corrected by the
-    trapezoidal rule unless sigma_{i+1} = 0. NFE = 2 steps - 1 on a schedule ending in 0.
+    trapezoidal rule unless sigma_{i+1} = 0. NFE = 2 steps - 1 on a schedule ending in 0. A step with
+    gamma = 0 draws no random numbers.
+
+    Deterministic with ``s_churn = 0`` (order 2) or ``s_noise = 0``; with churn the sampler is stochastic
+    and has no stated order (the churn fades as 1 / N but is not a fixed SDE).
+
+    Args:
+        sigmas: descending schedule, ``steps + 1`` entries.
+        s_churn: >= 0, total churn (EDM's S_churn).
+        s_tmin, s_tmax: 0 <= s_tmin <= s_tmax (s_tmax may be inf), the sigma range where churn applies.
+        s_noise: >= 0, scale of the churn noise (EDM's S_noise).
     """
 
     s_churn: Float[Array, ""] = eqx.field(default=0.0, converter=float_param)
@@ -26,14 +39,37 @@ class Heun(AbstractStepSampler):
     s_tmax: Float[Array, ""] = eqx.field(default=math.inf, converter=float_param)
     s_noise: Float[Array, ""] = eqx.field(default=1.0, converter=float_param)
 
+    def __check_init__(self):
+        check_positive("s_churn", self.s_churn, allow_zero=True)
+        check_positive("s_tmin", self.s_tmin, allow_zero=True)
+        check_positive("s_noise", self.s_noise, allow_zero=True)
+        if is_concrete(self.s_tmax) and not np.all(np.isposinf(np.asarray(self.s_tmax))):
+            check_positive("s_tmax", self.s_tmax, allow_zero=True)
+            if is_concrete(self.s_tmin) and float(self.s_tmin) > float(self.s_tmax):
+                raise ArgumentError(
+                    f"need s_tmin <= s_tmax (the sigma range where churn applies), got s_tmin={float(self.s_tmin)}"
+                    f" and s_tmax={float(self.s_tmax)}."
+                )
+
+    @property
+    def order(self) -> int | None:
+        return 2 if known_to_be(self.s_churn, 0) else None
+
+    @property
+    def deterministic(self) -> bool:
+        return known_to_be(self.s_churn, 0) or known_to_be(self.s_noise, 0)
+
     def step(self, denoiser, i, x, state, key):
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
         in_range = (sigma >= self.s_tmin) & (sigma <= self.s_tmax)
         gamma = jnp.where(in_range, jnp.minimum(self.s_churn / self.num_steps, math.sqrt(2.0) - 1.0), 0.0)
         sigma_hat = sigma * (1.0 + gamma)
-        eps = jax.random.normal(key, x.shape, x.dtype) * self.s_noise
-        # sqrt(sigma_hat^2 - sigma^2) written so that it is exactly 0 for gamma = 0 (no FMA residue)
-        x_hat = x + sigma * jnp.sqrt(gamma * (2.0 + gamma)) * eps
+
+        def churn(x):  # sqrt(sigma_hat^2 - sigma^2) written so that it is exactly 0 for gamma = 0
+            eps = jax.random.normal(key, x.shape, x.dtype) * self.s_noise
+            return x + sigma * jnp.sqrt(gamma * (2.0 + gamma)) * eps
+
+        x_hat = jax.lax.cond(gamma > 0, churn, lambda x: x, x)
         d = (x_hat - denoiser(x_hat, sigma_hat)) / sigma_hat
         x_euler = x_hat + (sigma_next - sigma_hat) * d
 

@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from genmodels._checks import check_positive, is_concrete
-from genmodels.samplers._base import AbstractStepSampler, float_param
+from genmodels._checks import check_count, check_positive, is_concrete
+from genmodels.errors import ArgumentError
+from genmodels.samplers._base import AbstractStepSampler, count_param, float_param
 
 
 class AnnealedLangevin(AbstractStepSampler):
@@ -36,19 +37,17 @@ class AnnealedLangevin(AbstractStepSampler):
             must be < 2 (NCSN: 2e-5 / 0.01^2 = 0.2).
     """
 
-    steps_per_level: int = eqx.field(default=100, static=True)
+    steps_per_level: int = eqx.field(default=100, static=True, converter=count_param)
     step_size: Float[Array, ""] = eqx.field(default=2e-5, converter=float_param)
 
     def __check_init__(self):
         check_positive("step_size", self.step_size)
-        n = self.steps_per_level
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"steps_per_level must be a Python int >= 1 (a loop length), got {n!r}.")
+        check_count("steps_per_level", self.steps_per_level)
         if is_concrete(self.sigmas) and is_concrete(self.step_size):
             positive = np.asarray(self.sigmas)[np.asarray(self.sigmas) > 0]
             ratio = float(self.step_size) / float(positive.min()) ** 2
             if ratio >= 2.0:
-                raise ValueError(
+                raise ArgumentError(
                     f"step_size={float(self.step_size):g} is too large for the smallest level "
                     f"sigma_L={float(positive.min()):g}: alpha_i / sigma_i^2 = step_size / sigma_L^2 = {ratio:g} must "
                     "be < 2 (NCSN uses 0.2), or the Langevin updates diverge or are grossly biased at the high "
@@ -56,8 +55,16 @@ class AnnealedLangevin(AbstractStepSampler):
                 )
 
     @property
+    def order(self) -> None:
+        return None  # MCMC at each level, not a discretisation of one equation
+
+    @property
+    def deterministic(self) -> bool:
+        return False
+
+    @property
     def _first(self) -> int:
-        return 1 if self.starts_at_infinity else 0
+        return 1 if self.start_at_infinity else 0
 
     def _langevin(self, denoiser, x, sigma, key):
         sigma_last = jnp.where(self.sigmas[-1] > 0, self.sigmas[-1], self.sigmas[-2])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from genmodels._checks import check_known, check_positive
-from genmodels.samplers._base import AbstractStepSampler, float_param
+from genmodels._checks import check_count, check_known, check_positive
+from genmodels.samplers._base import AbstractStepSampler, count_param, float_param
 
 
 def _row_norms(v: Array) -> Array:
@@ -44,15 +46,21 @@ class PredictorCorrector(AbstractStepSampler):
     """
 
     snr: Float[Array, ""] = eqx.field(default=0.16, converter=float_param)
-    corrector_steps: int = eqx.field(default=1, static=True)
-    norms: str = eqx.field(default="batch", static=True)
+    corrector_steps: int = eqx.field(default=1, static=True, converter=count_param)
+    norms: Literal["batch", "sample"] = eqx.field(default="batch", static=True)
 
     def __check_init__(self):
         check_positive("snr", self.snr)
-        c = self.corrector_steps
-        if not isinstance(c, int) or isinstance(c, bool) or c < 0:
-            raise ValueError(f"corrector_steps must be a Python int >= 0 (a loop length), got {c!r}.")
+        check_count("corrector_steps", self.corrector_steps, minimum=0)
         check_known("norms", self.norms, ("batch", "sample"))
+
+    @property
+    def order(self) -> None:
+        return None  # the Langevin corrector is MCMC, not a discretisation of one equation
+
+    @property
+    def deterministic(self) -> bool:
+        return False
 
     def _norms(self, v):
         n = _row_norms(v)

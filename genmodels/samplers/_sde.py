@@ -19,8 +19,17 @@ class EulerMaruyama(AbstractStepSampler):
 
     The step to sigma' = 0 is instead the Tweedie denoising x' = D(x, sigma) = x + sigma^2 score, the
     mean of x0 given x (as score_sde's noise-removal step): an Euler-Maruyama step there would add noise
-    of std sqrt(2) sigma. Weak order 1; it needs many more steps than the ODE samplers. NFE = steps.
+    of std sqrt(2) sigma. Stochastic, weak order 1; it needs many more steps than the ODE samplers.
+    NFE = steps.
     """
+
+    @property
+    def order(self) -> int:
+        return 1
+
+    @property
+    def deterministic(self) -> bool:
+        return False
 
     def step(self, denoiser, i, x, state, key):
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
