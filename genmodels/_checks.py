@@ -164,7 +164,12 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
     """Eager check of a Python/numpy scalar option; traced values are left to the caller."""
     if isinstance(value, jax.core.Tracer):
         return
-    v = np.asarray(value)
+    try:
+        v = np.asarray(value)
+    except (TypeError, ValueError):
+        v = np.asarray(None, dtype=object)
+    if v.dtype.kind not in "biuf":
+        raise ArgumentTypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}.")
     if v.size != 1 or not np.isfinite(v) or (v < 0 if allow_zero else v <= 0):
         rel = ">= 0" if allow_zero else "> 0"
         shown = float(v) if v.size == 1 and v.dtype.kind in "iuf" else value  # 2.5, not Array(2.5, dtype=...)

@@ -242,7 +242,7 @@ def test_bad_input_is_a_clear_error(case):
         assert "Above is the stack" not in message.split("\n")[0]
 
 
-XFAIL_H4 = [  # sampler-side cases H4 was still finishing (genmodels/samplers/*), kept as strict xfails
+SAMPLER_SIDE = [  # sampler-side cases: ragged schedules, options that are not numbers, Ancestral's shapes
     Case("schedule-ragged-list", lambda: gm.samplers.Euler([[1.0, 2.0], [3.0]]), ArgumentTypeError, ("sigmas",)),
     Case("option-string", lambda: gm.samplers.Heun(S4, s_churn="x"), ArgumentTypeError, ("s_churn",)),
     Case("ancestral-wrong-shape", lambda: gm.sample(_fvsbn(), gm.samplers.Ancestral(), KEY, (2, 5)), ArgumentError,
@@ -250,9 +250,7 @@ XFAIL_H4 = [  # sampler-side cases H4 was still finishing (genmodels/samplers/*)
 ]
 
 
-@pytest.mark.parametrize("case", XFAIL_H4, ids=lambda c: c.id)
-@pytest.mark.xfail(strict=True, reason="H4: samplers/_base.py reads the raw value before its checks; Ancestral "
-                                        "raises plain ValueError")
+@pytest.mark.parametrize("case", SAMPLER_SIDE, ids=lambda c: c.id)
 def test_sampler_side_bad_input_is_a_clear_error(case):
     test_bad_input_is_a_clear_error(case)
 
@@ -349,6 +347,5 @@ def test_the_library_raises_its_own_errors():
     assert not found, found
 
 
-@pytest.mark.xfail(strict=True, reason="H4: Ancestral (samplers/_autoregressive.py) still raises plain ValueError")
 def test_the_samplers_raise_their_own_errors():
     assert not _plain_raises(GENMODELS / "samplers"), _plain_raises(GENMODELS / "samplers")

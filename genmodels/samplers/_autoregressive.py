@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
 from genmodels._checks import check_binary, check_positive, is_concrete
+from genmodels.errors import ArgumentError
 from genmodels.protocols import AbstractAutoregressiveModel, Incremental, require
 from genmodels.samplers._base import AbstractSampler, Solution
 
@@ -57,13 +58,13 @@ class Ancestral(AbstractSampler):
     def __check_init__(self):
         check_positive("temperature", self.temperature)
         if (self.prefix is None) != (self.num_known is None):
-            raise ValueError("completion needs both prefix (the known values) and num_known (how many to keep).")
+            raise ArgumentError("completion needs both prefix (the known values) and num_known (how many to keep).")
         if self.prefix is not None and is_concrete(self.prefix):
             check_binary("prefix", jnp.asarray(self.prefix))
         if self.num_known is not None and is_concrete(self.num_known):
             k = jnp.asarray(self.num_known)
             if k.ndim != 0 or not jnp.issubdtype(k.dtype, jnp.integer) or int(k) < 0:
-                raise ValueError(f"num_known must be a non-negative int, got {self.num_known!r}.")
+                raise ArgumentError(f"num_known must be a non-negative int, got {self.num_known!r}.")
 
     @property
     def order(self) -> None:
@@ -77,14 +78,14 @@ class Ancestral(AbstractSampler):
 
     def run(self, model, key, shape, noise, save_trajectory):
         if noise is not None:
-            raise ValueError(
+            raise ArgumentError(
                 "Ancestral sampling draws its own uniforms from the key; noise= is meaningless for it. "
                 "Pass a different key for different samples, or prefix=/num_known= to fix dimensions."
             )
         _check_model(model)
         ev = tuple(model.event_shape)
         if len(shape) != len(ev) + 1 or tuple(shape[1:]) != ev:
-            raise ValueError(
+            raise ArgumentError(
                 f"shape must be (batch, {', '.join(map(str, ev))}) for {type(model).__name__}, got {shape}."
             )
         batch, n = shape[0], model.n_dims
@@ -96,7 +97,7 @@ class Ancestral(AbstractSampler):
         else:
             prefix = jnp.asarray(self.prefix)
             if tuple(prefix.shape) != tuple(shape):
-                raise ValueError(f"prefix must have the output shape {tuple(shape)}, got {tuple(prefix.shape)}.")
+                raise ArgumentError(f"prefix must have the output shape {tuple(shape)}, got {tuple(prefix.shape)}.")
             x0 = check_binary("prefix", prefix).reshape(batch, n).astype(dtype)
             k = jnp.asarray(self.num_known, jnp.int32)
             k = eqx.error_if(k, k > n, f"num_known must be at most n_dims = {n}.")

@@ -138,8 +138,11 @@ def _resolve_start_at_infinity(sigmas: Any, start_at_infinity: bool | None) -> b
         return start_at_infinity
     if not is_concrete(sigmas):
         return False  # under tracing the choice cannot come from the values; integrate checks them
-    v = np.asarray(sigmas)  # runs before the converter has validated the schedule: guard the shape
-    return bool(v.ndim == 1 and v.shape[0] > 0 and np.isinf(v[0]))
+    try:  # runs before the converter has validated the schedule: guard the shape and the type
+        v = np.asarray(sigmas)
+    except (TypeError, ValueError):
+        return False  # the converter names sigmas and what was expected
+    return bool(v.dtype.kind in "iuf" and v.ndim == 1 and v.shape[0] > 0 and np.isinf(v[0]))
 
 
 def count_param(value: Any) -> Any:
@@ -152,7 +155,10 @@ def count_param(value: Any) -> Any:
 def float_param(value: Any) -> Array:
     """Converter for a sampler's numeric option (eta, s_noise, step sizes): a floating array leaf, so that
     ``eqx.filter_jit`` traces it and new values reuse the compiled program (a Python float would be static)."""
-    arr = jnp.asarray(value)
+    try:
+        arr = jnp.asarray(value)
+    except (TypeError, ValueError):
+        return value  # not a number: left for the sampler's __check_init__, which names the option
     dtype = arr.dtype if jnp.issubdtype(arr.dtype, jnp.floating) else jnp.result_type(float)
     return jnp.asarray(arr, dtype=dtype)  # an explicit dtype also drops JAX's weak type
 
