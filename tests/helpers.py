@@ -9,7 +9,9 @@
   sampler's ``nfe`` with the real number of model evaluations.
 
 The probe is a limit-at-infinity model exactly when the wrapped model is (``gm.protocols.forwarding_class``,
-as the library's wrappers do), and its ``at_infinity`` calls are counted too.
+as the library's wrappers do), and its ``at_infinity`` calls are counted too. ``Probe(model, nan_below=s)``
+also injects a fault: its output is NaN at every sigma < s (a traced leaf: the same compiled program as
+the healthy probe, whose default is -inf).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array
 
 import genmodels as gm
 from genmodels.denoisers import as_denoiser
@@ -59,15 +63,22 @@ class Probe(eqx.Module, AbstractDenoiserModel):
     """``model`` with every call counted in :data:`COUNTER`."""
 
     model: Any
+    nan_below: Array
 
     def __new__(cls, model=None, *args, **kwargs):
         if cls is Probe:
             cls = forwarding_class(Probe, model, (_ProbeWithLimit,))
         return super().__new__(cls)
 
+    def __init__(self, model: Any, nan_below: float = -np.inf):
+        self.model = model
+        self.nan_below = jnp.asarray(nan_below, jnp.float32)
+
     def denoise(self, x, sigma, labels=None):
         COUNTER.trace_and_tick()
-        return as_denoiser(self.model).denoise(x, sigma, labels)
+        out = as_denoiser(self.model).denoise(x, sigma, labels)
+        bad = jnp.asarray(sigma) < self.nan_below
+        return jnp.where(bad.reshape(bad.shape + (1,) * (out.ndim - bad.ndim)), jnp.nan, out)
 
     def __call__(self, x, sigma):
         return self.denoise(x, sigma)

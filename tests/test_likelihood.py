@@ -2,11 +2,11 @@
 
 import math
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import COUNTER, Probe
 
 import genmodels as gm
 import genmodels.likelihood as LH
@@ -105,39 +105,17 @@ def test_hutchinson_unbiased_and_spread_shrinks_with_probes():
     assert 1.8 < sd1 / sd8 < 4.5  # sqrt(8) = 2.83
 
 
-class _Counter:
-    calls = 0
-    traces = 0
-
-    @classmethod
-    def tick(cls, *_):
-        cls.calls += 1
-
-
-class Counting(eqx.Module):
-    target: gm.targets.GaussianMixture
-
-    def __call__(self, x, sigma):
-        _Counter.traces += 1  # Python side effect: runs only when traced
-        jax.debug.callback(_Counter.tick, sigma)
-        return self.target(x, sigma)
-
-
 def test_nfe_counts_real_calls_and_no_recompilation():
-    model = Counting(MIX)
+    model = Probe(MIX)  # counts traces and real calls (tests/helpers.py)
     x = XM[:16]
     gm.log_prob(model, x, KEY, trace=LH.Hutchinson())  # compile
-    traces = _Counter.traces
-    _Counter.calls = 0
-    stats = LH.log_prob_result(model, x, KEY, trace=LH.Hutchinson())
-    lp = stats.log_prob
-    jax.block_until_ready(lp)
-    jax.effects_barrier()
-    assert int(stats.nfe) == _Counter.calls == 6 * int(stats.num_steps) + 1  # Dopri5, FSAL
+    traces = COUNTER.traces
+    stats, calls = COUNTER.count(lambda: LH.log_prob_result(model, x, KEY, trace=LH.Hutchinson()))
+    assert int(stats.nfe) == calls == 6 * int(stats.num_steps) + 1  # Dopri5, FSAL
     # new data, key, parameters and numbers: same program
-    other = Counting(gm.targets.eight_gaussians(radius=3.0, std=0.3))
+    other = Probe(gm.targets.eight_gaussians(radius=3.0, std=0.3))
     gm.log_prob(other, XM[16:32], jax.random.key(5), trace=LH.Hutchinson(), sigma_min=0.01, sigma_max=50.0, rtol=1e-4)
-    assert _Counter.traces == traces
+    assert COUNTER.traces == traces
 
 
 def test_plain_callable_on_image_shaped_input():

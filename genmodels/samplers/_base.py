@@ -29,7 +29,6 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from genmodels.samplers._denoiser import Denoiser
 from genmodels._checks import (
     as_sigma_schedule,
     check_finite,
@@ -39,6 +38,7 @@ from genmodels._checks import (
     is_concrete,
 )
 from genmodels.errors import ArgumentError, ArgumentTypeError
+from genmodels.samplers._denoiser import Denoiser
 
 
 class Solution(eqx.Module):
@@ -104,9 +104,7 @@ class AbstractDenoiserSampler(AbstractSampler):
         """Noise level the sampler starts from (the standard-normal noise is scaled by it)."""
 
     @abc.abstractmethod
-    def integrate(
-        self, denoiser: Denoiser, noise: Array, key: PRNGKeyArray, save_trajectory: bool
-    ) -> Solution:
+    def integrate(self, denoiser: Denoiser, noise: Array, key: PRNGKeyArray, save_trajectory: bool) -> Solution:
         """Run from ``sigma_start * noise`` down the schedule."""
 
     def check_dtype(self, dtype: Any) -> None:
@@ -228,9 +226,7 @@ class AbstractStepSampler(AbstractDenoiserSampler):
         return None
 
     @abc.abstractmethod
-    def step(
-        self, denoiser: Denoiser, i: Int[Array, ""], x: Array, state: Any, key: PRNGKeyArray
-    ) -> tuple[Array, Any]:
+    def step(self, denoiser: Denoiser, i: Int[Array, ""], x: Array, state: Any, key: PRNGKeyArray) -> tuple[Array, Any]:
         """Move x from ``sigmas[i]`` to ``sigmas[i + 1]``; returns (x, state)."""
 
     def step_nfe(self, i: Int[Array, ""]) -> Int[Array, ""]:

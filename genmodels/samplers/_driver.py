@@ -59,9 +59,7 @@ def _check_key(key) -> None:
     typed = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
     raw = isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.ndim >= 1 and key.shape[-1] == 2
     if not (typed or raw):
-        raise ArgumentTypeError(
-            f"key must be a JAX PRNG key (jax.random.key(seed) or PRNGKey(seed)), got {key!r}."
-        )
+        raise ArgumentTypeError(f"key must be a JAX PRNG key (jax.random.key(seed) or PRNGKey(seed)), got {key!r}.")
     batch = key.shape if typed else key.shape[:-1]
     if batch:
         raise ArgumentError(
@@ -194,9 +192,7 @@ def solve(
     """
     _check_model(model)
     if not isinstance(sampler, AbstractSampler):
-        raise ArgumentTypeError(
-            f"sampler must be a genmodels sampler (gm.samplers.*), got {type(sampler).__name__}."
-        )
+        raise ArgumentTypeError(f"sampler must be a genmodels sampler (gm.samplers.*), got {type(sampler).__name__}.")
     _check_key(key)
     shape = _check_shape_arg(shape)
     if not isinstance(save_trajectory, bool):

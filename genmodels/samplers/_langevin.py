@@ -80,9 +80,7 @@ class AnnealedLangevin(AbstractStepSampler):
     def step(self, denoiser, i, x, state, key):
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
         key_start, key_next = jax.random.split(key)
-        x = jax.lax.cond(
-            i == self._first, lambda x: self._langevin(denoiser, x, sigma, key_start), lambda x: x, x
-        )
+        x = jax.lax.cond(i == self._first, lambda x: self._langevin(denoiser, x, sigma, key_start), lambda x: x, x)
         x = jax.lax.cond(
             sigma_next > 0,
             lambda x: self._langevin(denoiser, x, sigma_next, key_next),
