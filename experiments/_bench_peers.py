@@ -41,7 +41,7 @@ def torch_twin(kind, model, device):
             total = sigma**2 + 0.25
             c_in = torch.rsqrt(total)
             h = torch.cat([c_in * x, (0.25 * torch.log(sigma)).expand(x.shape[0], 1)], dim=-1)
-            for w, b in zip(ws[:-1], bs[:-1]):
+            for w, b in zip(ws[:-1], bs[:-1], strict=False):
                 h = torch.nn.functional.silu(torch.addmm(b, h, w))
             return (0.25 / total) * x + (0.5 * sigma * c_in) * torch.addmm(bs[-1], h, ws[-1])
 
@@ -182,7 +182,7 @@ def bench_scipy_ll(mix, x, truth, runs, args):
     for (variant, trace), field in fields.items():
         nfev = [0]
 
-        def rhs(u, y, field=field):
+        def rhs(u, y, field=field, nfev=nfev):
             nfev[0] += 1
             d, div = field(jnp.asarray(y[: n * dim].reshape(n, dim), jnp.float32), jnp.float32(u))
             return np.concatenate([np.asarray(d, np.float64).ravel(), np.asarray(div, np.float64)])

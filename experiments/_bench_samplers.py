@@ -4,6 +4,7 @@ k-diffusion, torchdiffeq and score_sde's host loop."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -13,8 +14,6 @@ import sys
 import time
 import types
 
-import functools
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -22,11 +21,19 @@ import numpy as np
 
 import genmodels as gm
 from experiments import build, catalog
-from experiments.configs.bench_samplers import SAMPLERS, Config
 from experiments._bench_peers import (
-    ATOL, RTOL, SIGMA_MAX, SIGMA_MIN, bench_kdiff_ll, bench_peer,
-    bench_scipy_ll, blocking_time, load_kdiffusion_sampling, torch_twin,
+    ATOL,
+    RTOL,
+    SIGMA_MAX,
+    SIGMA_MIN,
+    bench_kdiff_ll,
+    bench_peer,
+    bench_scipy_ll,
+    blocking_time,
+    load_kdiffusion_sampling,
+    torch_twin,
 )
+from experiments.configs.bench_samplers import SAMPLERS, Config
 
 S = gm.schedules
 GOAL_OVERHEAD_FIXED, GOAL_OVERHEAD_ODE = 1.10, 1.5
@@ -47,7 +54,7 @@ class MLPDenoiser(eqx.Module):
         c_in = jax.lax.rsqrt(total)
         c_noise = jnp.broadcast_to(0.25 * jnp.log(sigma), (x.shape[0], 1))
         h = jnp.concatenate([c_in * x, c_noise], axis=-1)
-        for w, b in zip(self.weights[:-1], self.biases[:-1]):
+        for w, b in zip(self.weights[:-1], self.biases[:-1], strict=False):
             h = jax.nn.silu(h @ w + b)
         out = h @ self.weights[-1] + self.biases[-1]
         return (0.25 / total) * x + (0.5 * sigma * c_in) * out
@@ -56,8 +63,10 @@ class MLPDenoiser(eqx.Module):
 def make_mlp(key, dim, width=256, depth=4):
     sizes = [dim + 1] + [width] * depth + [dim]
     keys = jax.random.split(key, len(sizes) - 1)
-    ws = tuple(jax.random.normal(k, (a, b)) / math.sqrt(a) for k, a, b in zip(keys, sizes[:-1], sizes[1:]))
-    bs = tuple(0.1 * jax.random.normal(jax.random.fold_in(k, 1), (b,)) for k, b in zip(keys, sizes[1:]))
+    ws = tuple(
+        jax.random.normal(k, (a, b)) / math.sqrt(a) for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=False)
+    )
+    bs = tuple(0.1 * jax.random.normal(jax.random.fold_in(k, 1), (b,)) for k, b in zip(keys, sizes[1:], strict=False))
     return MLPDenoiser(ws, bs)
 
 
@@ -91,7 +100,9 @@ def sampler_specs(steps):
     for name in SAMPLERS:
         entry = catalog.SAMPLERS[name]
         if name == "ode":
-            make = functools.partial(build.sampler, "ode", sigma_max=SIGMA_MAX, sigma_min=SIGMA_MIN, rtol=RTOL, atol=ATOL)
+            make = functools.partial(
+                build.sampler, "ode", sigma_max=SIGMA_MAX, sigma_min=SIGMA_MIN, rtol=RTOL, atol=ATOL
+            )
             specs[entry.cls] = (make, "adaptive", "torchdiffeq")
         elif name == "langevin":
             specs[entry.cls] = (functools.partial(build.sampler, name, S.log_uniform(10, 0.01, 50.0), steps_per_level=3),
@@ -190,8 +201,12 @@ def bench_likelihood(env):
     out["genmodels"] = ours
     spread = {}
     for probes in (1, args.probes):
-        kw = dict(sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, trace=gm.likelihood.Hutchinson(probes), rtol=RTOL, atol=ATOL)
-        ests = np.stack([np.asarray(gm.log_prob(mix, x, jax.random.key(100 + i), **kw)) for i in range(args.spread_keys)])
+        kw = dict(
+            sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, trace=gm.likelihood.Hutchinson(probes), rtol=RTOL, atol=ATOL
+        )
+        ests = np.stack(
+            [np.asarray(gm.log_prob(mix, x, jax.random.key(100 + i), **kw)) for i in range(args.spread_keys)]
+        )
         spread[str(probes)] = {"mean_std_nats": float(ests.std(axis=0, ddof=1).mean()),
                                "mean_abs_err_vs_truth": float(np.mean(np.abs(ests.mean(0) - truth)))}  # fmt: skip
     out["hutchinson_spread"] = {"keys": args.spread_keys, "probe_arg": "Hutchinson(num_probes)", "by_probes": spread}
@@ -227,7 +242,9 @@ def markdown(results):
                   "| method | trace | NFE | seconds | genmodels speedup | mean abs err vs log p (nats) |",
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for trace, r in ll["genmodels"].items():
-            lines.append(f"| gm.log_prob | {trace} | {r['nfe']} | {r['median_s']:.4g} | – | {r['mean_abs_err_vs_truth']:.3f} |")
+            lines.append(
+                f"| gm.log_prob | {trace} | {r['nfe']} | {r['median_s']:.4g} | – | {r['mean_abs_err_vs_truth']:.3f} |"
+            )
         for trace, r in ll.get("scipy_rk45", {}).items():
             name = "scipy RK45, one jitted drift+div call" if trace.endswith("_fused") else "scipy RK45 (score_sde)"
             ok = "" if r["speedup_ok"] is None else mark(r["speedup_ok"])
@@ -273,14 +290,19 @@ def summarise(results):
         "errors": [f"{tag(c, r)}: {r['error']}" for c, r in rows if "error" in r],
         "overhead_misses": [f"{tag(c, r)}={r['overhead']:.2f}" for c, r in rows if not r.get("overhead_ok", True)],
         "speedup_misses": [f"{tag(c, r)}={r['speedup']:.2f}" for c, r in rows if not r.get("speedup_ok", True)],
-        "disagreements": [f"{tag(c, r)}: p99 {r['p99_abs_diff']:.2e} > {r['agree_tol']:.1e}" for c, r in rows
-                          if not r.get("agree", True)],
+        "disagreements": [
+            f"{tag(c, r)}: p99 {r['p99_abs_diff']:.2e} > {r['agree_tol']:.1e}"
+            for c, r in rows
+            if not r.get("agree", True)
+        ],
     }
     ll = results.get("likelihood", {})
     if "k_diffusion" in ll:
         out["ll_speedup_vs_k_diffusion_ok"] = ll["k_diffusion"]["speedup_ok"]
     if "scipy_rk45" in ll:
-        out["ll_speedup_vs_scipy_ok"] = all(v["speedup_ok"] for v in ll["scipy_rk45"].values() if v["speedup_ok"] is not None)
+        out["ll_speedup_vs_scipy_ok"] = all(
+            v["speedup_ok"] for v in ll["scipy_rk45"].values() if v["speedup_ok"] is not None
+        )
     return out
 
 
@@ -321,7 +343,9 @@ def run(config: Config, *, out: pathlib.Path | None = None, markdown_path: pathl
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(results, indent=1))
 
-    cells = [(k, d, b) for k in config.denoisers for d in config.dims for b in config.batches] if config.sampling else []
+    cells = (
+        [(k, d, b) for k in config.denoisers for d in config.dims for b in config.batches] if config.sampling else []
+    )
     for kind, dim, batch in cells:
         results["cells"].append(bench_cell(kind, dim, batch, env))
         save()  # partial results survive an interrupted run

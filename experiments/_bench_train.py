@@ -36,7 +36,7 @@ def jax_bench(batch: int):
     class MLP(nnx.Module):
         def __init__(self, rngs):
             dims = [3] + [WIDTH] * DEPTH
-            self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(dims[:-1], dims[1:])])
+            self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(dims[:-1], dims[1:], strict=False)])
             self.out = nnx.Linear(WIDTH, 2, rngs=rngs)
 
         def __call__(self, x, t):

@@ -65,7 +65,9 @@ def run(config: Config, out: Path) -> dict:
     for name in config.samplers:
         for nfe in config.nfe:
             sol = gm.solve(target, sampler_for(name, nfe), key, shape)
-            rows.append({"sampler": label(name), "nfe_budget": nfe, "nfe": int(sol.nfe), **evaluate(target, sol.samples, key)})
+            rows.append(
+                {"sampler": label(name), "nfe_budget": nfe, "nfe": int(sol.nfe), **evaluate(target, sol.samples, key)}
+            )
             pictures[(label(name), nfe)] = np.asarray(sol.samples)
     for tol in config.ode_tols:
         sol = gm.solve(target, build.sampler("ode", rtol=tol, atol=tol), key, shape)

@@ -24,8 +24,13 @@ from experiments.configs.toy2d import GRID_STEPS, Config
 def build_model(config: Config, key) -> nnx.Module:
     """The family's model around a fresh ``gm.nets.MLP``."""
     min_freq, max_freq = config.emb
-    net = gm.nets.MLP(2, config.hidden, config.depth, rngs=nnx.Rngs(key),
-                     embedding=gm.nets.NoiseEmbedding(min_freq=min_freq, max_freq=max_freq))
+    net = gm.nets.MLP(
+        2,
+        config.hidden,
+        config.depth,
+        rngs=nnx.Rngs(key),
+        embedding=gm.nets.NoiseEmbedding(min_freq=min_freq, max_freq=max_freq),
+    )
     return build.family_model(config.family, net, sigma_data=config.sigma_data)
 
 
@@ -37,7 +42,9 @@ def ladder(config: Config):
 def build_loss(config: Config):
     """``loss_fn(model, batch, key)`` of the family (the first stage's for ``rectified``)."""
     uses_ladder = config.family in ("ncsn", "ssm")
-    return build.family_loss(config.family, sigma_range=config.sigma_range, ladder=ladder(config) if uses_ladder else None)
+    return build.family_loss(
+        config.family, sigma_range=config.sigma_range, ladder=ladder(config) if uses_ladder else None
+    )
 
 
 def build_sampler(spec: str, config: Config):
@@ -53,7 +60,11 @@ def build_sampler(spec: str, config: Config):
         return build.sampler(name, gm.schedules.log_uniform(steps, lo, hi))
     if name == "langevin":  # 501 NFE on the ladder
         on_ladder = config.family in ("ncsn", "ssm")
-        sig = gm.schedules.append_zero(ladder(config)) if on_ladder else gm.schedules.log_uniform(20, max(lo, 0.01), min(hi, 5.0))
+        sig = (
+            gm.schedules.append_zero(ladder(config))
+            if on_ladder
+            else gm.schedules.log_uniform(20, max(lo, 0.01), min(hi, 5.0))
+        )
         return build.sampler(name, sig, steps_per_level=50, step_size=0.5 * float(sig[-2]) ** 2)
     if name == "ddim" and config.family == "vp":
         return build.sampler(name, gm.schedules.uniform_t(gm.paths.VP(), steps))
@@ -94,7 +105,9 @@ def train(config: Config, key, run_dir, options: dict) -> dict:
         x0, x1 = gm.losses.reflow_pairs(first, pair_sampler, k_pairs, (config.reflow_pairs, 2))
         pairs = gm.data.ArrayDataset((x0, x1), config.batch)
         second = nnx.clone(first)
-        reflow_dir = gm.train.RunDirectory(run_dir.path / "reflow", resume=run_dir.resume, config=cli.train_dict(config))
+        reflow_dir = gm.train.RunDirectory(
+            run_dir.path / "reflow", resume=run_dir.resume, config=cli.train_dict(config)
+        )
         res2 = fit_stage(second, gm.losses.reflow_loss, pairs, key=k_reflow, steps=config.steps - stage1,
                          config=config, run_dir=reflow_dir, options=options)  # fmt: skip
         trained.update(model=res2.model, ema=res2.ema_model, first=first, fits=[res, res2])
@@ -180,7 +193,10 @@ def pictures(trained: dict, samplers: dict, report: dict, config: Config, out: P
         titles.setdefault(name, name)
     common.scatter_panels({titles[k]: v for k, v in samples.items()}, out / "samples.png", lim)
     primary = config.samplers[0]
-    dens = {"data (histogram)": common.histogram2d(ref, lim), f"{primary} samples": common.histogram2d(samples[primary], lim)}
+    dens = {
+        "data (histogram)": common.histogram2d(ref, lim),
+        f"{primary} samples": common.histogram2d(samples[primary], lim),
+    }
     if config.density_grid:
         g = np.linspace(-lim, lim, config.density_grid)
         grid = jnp.asarray(np.stack(np.meshgrid(g, g), -1).reshape(-1, 2), jnp.float32)

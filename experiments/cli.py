@@ -81,7 +81,9 @@ def check_value(name: str, value: Any, meta: dict) -> None:
         if v is None or isinstance(v, bool):
             continue
         if meta["choices"] is not None and v not in meta["choices"]:
-            raise ValueError(f"{name}: unknown {meta['noun']} {v!r}; choose from {', '.join(map(str, meta['choices']))}")
+            raise ValueError(
+                f"{name}: unknown {meta['noun']} {v!r}; choose from {', '.join(map(str, meta['choices']))}"
+            )
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{name}: expected a finite number, got {v}")
         for op, (symbol, ok) in bounds.items():
@@ -147,7 +149,9 @@ def _converter(name: str, kind: type, meta: dict, elements: bool):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
         try:
             check_value(name, value, meta if elements else {**meta, "choices": None})
         except ValueError as err:
@@ -170,7 +174,9 @@ def _add_field(parser, f: dataclasses.Field, annotation, default: Any, groups: d
     kind, nargs = _base_type(annotation)
     help_text = meta["help"]
     for other, values in meta["applies"].items():
-        help_text += f" [only with {option(other)}" + ("" if values == (True,) else " " + "/".join(map(str, values))) + "]"
+        help_text += (
+            f" [only with {option(other)}" + ("" if values == (True,) else " " + "/".join(map(str, values))) + "]"
+        )
     if not (required or default is None or meta["flag"]):
         help_text += f" (default: {_show(default)})"
     if meta["exclusive"]:
@@ -185,7 +191,9 @@ def _add_field(parser, f: dataclasses.Field, annotation, default: Any, groups: d
         kw["choices"] = meta["choices"]
     elif meta["choices"] is not None:
         kw.update(metavar=meta["noun"].upper(), help=kw["help"] + f"; from {', '.join(map(str, meta['choices']))}")
-    parser.add_argument(name, type=_converter(name, kind, meta, nargs is not None), nargs=nargs, required=required, **kw)
+    parser.add_argument(
+        name, type=_converter(name, kind, meta, nargs is not None), nargs=nargs, required=required, **kw
+    )
 
 
 def _add_fields(parser, cls, base, named: bool = False) -> None:
@@ -225,7 +233,9 @@ def _base(module, argv: list[str]) -> tuple[Any, str | None, bool]:
         value = getattr(known, f.name)
         if value is not None and (f.metadata["choices"] is None or value in f.metadata["choices"]):
             picks[f.name] = value
-    if name not in (None, *names) or (name is None and any(f.metadata["required"] and f.name not in picks for f in fields)):
+    if name not in (None, *names) or (
+        name is None and any(f.metadata["required"] and f.name not in picks for f in fields)
+    ):
         return module.Config(), None, name is not None
     try:
         return module.get_config(name, **picks), None, name is not None
@@ -246,8 +256,13 @@ def build_parser(module, argv: list[str], *, doc: str | None = None, options=Non
     group = p.add_argument_group(f"config (defaults shown: the recipe of {picked})" if picked else "config")
     names = tuple(module.NAMES)
     if names:
-        group.add_argument("--config", choices=names, default=argparse.SUPPRESS, metavar="NAME",
-                           help="a named recipe, the options given beside it override it: " + ", ".join(names))
+        group.add_argument(
+            "--config",
+            choices=names,
+            default=argparse.SUPPRESS,
+            metavar="NAME",
+            help="a named recipe, the options given beside it override it: " + ", ".join(names),
+        )
     _add_fields(group, module.Config, base, named)
     return p, base, error
 

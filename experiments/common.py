@@ -21,12 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-RUN_MARKERS = ("results.json", "config.json", "metrics.jsonl", "checkpoints")  # = gm.train.RUN_MARKERS (no JAX import here)
+RUN_MARKERS = (
+    "results.json",
+    "config.json",
+    "metrics.jsonl",
+    "checkpoints",
+)  # = gm.train.RUN_MARKERS (no JAX import here)
 
 
 # ---- argparse -------------------------------------------------------------------------------------
@@ -58,11 +64,19 @@ def add_run_args(parser: argparse.ArgumentParser, *, default_steps: int) -> None
     """The options every experiment takes: --out, --steps, --checkpoint-every, --resume, --overwrite,
     --break-lock, --seed, --quiet."""
     parser.add_argument("--out", type=Path, required=True, help="run directory (results.json, pictures, checkpoints)")
-    parser.add_argument("--steps", type=positive_int, default=default_steps, help="optimiser steps (default %(default)s)")
-    parser.add_argument("--checkpoint-every", type=positive_int, default=None,
-                        help="checkpoint every N steps (a checkpoint is always written at the end)")
+    parser.add_argument(
+        "--steps", type=positive_int, default=default_steps, help="optimiser steps (default %(default)s)"
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=None,
+        help="checkpoint every N steps (a checkpoint is always written at the end)",
+    )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true", help="continue an unfinished run in --out from its latest checkpoint")
+    group.add_argument(
+        "--resume", action="store_true", help="continue an unfinished run in --out from its latest checkpoint"
+    )
     group.add_argument("--overwrite", action="store_true", help="delete a previous run in --out and start afresh")
     parser.add_argument("--break-lock", action="store_true", help=BREAK_LOCK_HELP)
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="PRNG seed (default %(default)s)")
@@ -72,8 +86,10 @@ def add_run_args(parser: argparse.ArgumentParser, *, default_steps: int) -> None
 # ---- run directories ------------------------------------------------------------------------------
 
 
-BREAK_LOCK_HELP = ("take the run directory even if its lock names a job that seems alive (make sure it is not "
-                   "running: two jobs writing one run directory corrupt it)")
+BREAK_LOCK_HELP = (
+    "take the run directory even if its lock names a job that seems alive (make sure it is not "
+    "running: two jobs writing one run directory corrupt it)"
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -149,7 +165,7 @@ def write_marked_block(path: Path, start: str, end: str, text: str, *, heading: 
     doc = path.read_text() if path.exists() else ""
     block = f"{start}\n{text.rstrip()}\n{end}"
     if start in doc and end in doc:
-        doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end):]
+        doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end) :]
     elif heading is not None:
         doc = (doc or "# Results\n").rstrip("\n") + f"\n\n## {heading}\n\n{block}\n"
     else:
@@ -208,7 +224,7 @@ def plot_losses(curves: dict[str, list[dict]], path: Path, key: str = "loss") ->
     for name, rows in curves.items():
         pts = [(r["step"], r[key]) for r in rows if key in r and r.get(key) is not None and "event" not in r]
         if pts:
-            ax.plot(*zip(*pts), label=name, lw=1.2)
+            ax.plot(*zip(*pts, strict=False), label=name, lw=1.2)
     ax.set_xlabel("step")
     ax.set_ylabel(key)
     if len(curves) > 1:
@@ -253,7 +269,7 @@ def scatter_panels(panels: dict[str, np.ndarray], path: Path, lim: float, max_po
     """One scatter plot of 2-D points per named panel, on [-lim, lim]^2."""
     plt = pyplot()
     fig, axes = _panel_axes(plt, len(panels))
-    for ax, (title, x) in zip(axes, panels.items()):
+    for ax, (title, x) in zip(axes, panels.items(), strict=False):
         x = np.asarray(x)[:max_points]
         ax.scatter(x[:, 0], x[:, 1], s=0.8, alpha=0.5, linewidths=0)
         ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim), ax.set_aspect("equal")
@@ -269,7 +285,7 @@ def image_panels(panels: dict[str, np.ndarray], path: Path, lim: float) -> Path:
     """One image per named panel: a (G, G) array over [-lim, lim]^2 (row 0 at the bottom), e.g. a density."""
     plt = pyplot()
     fig, axes = _panel_axes(plt, len(panels))
-    for ax, (title, img) in zip(axes, panels.items()):
+    for ax, (title, img) in zip(axes, panels.items(), strict=False):
         ax.imshow(np.asarray(img), origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis", aspect="equal")
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_title(title, fontsize=8)
@@ -281,7 +297,9 @@ def image_panels(panels: dict[str, np.ndarray], path: Path, lim: float) -> Path:
 
 def histogram2d(x: np.ndarray, lim: float, bins: int = 100) -> np.ndarray:
     """Normalised 2-D histogram of points x (n, 2) on [-lim, lim]^2, as an image (row index = y)."""
-    h, _, _ = np.histogram2d(np.asarray(x)[:, 0], np.asarray(x)[:, 1], bins=bins, range=[[-lim, lim], [-lim, lim]], density=True)
+    h, _, _ = np.histogram2d(
+        np.asarray(x)[:, 0], np.asarray(x)[:, 1], bins=bins, range=[[-lim, lim], [-lim, lim]], density=True
+    )
     return h.T
 
 

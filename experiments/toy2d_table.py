@@ -97,13 +97,18 @@ def markdown(rows: list[dict], families, datasets, command: str) -> str:
              "target <= 2 (cells above it are marked **miss**):", "", table1, "",
              "Test NLL in nats (probability-flow ODE, `gm.log_prob`; exact value for 8 Gaussians in brackets):",
              "", table2]  # fmt: skip
+
     def wall(f, d):
         r = cell.get((f, d))
         return "-" if r is None or r.get("wall_time") is None else f"{r['train_time']:.0f} / {r['wall_time']:.0f}"
 
-    lines += ["", "Seconds per cell, training / whole run (sampling, NLL and pictures included), on the machine that "
-              "ran the table:", "", common.markdown_table(["family"] + list(datasets),
-                                                          [[f] + [wall(f, d) for d in datasets] for f in families])]
+    lines += [
+        "",
+        "Seconds per cell, training / whole run (sampling, NLL and pictures included), on the machine that "
+        "ran the table:",
+        "",
+        common.markdown_table(["family"] + list(datasets), [[f] + [wall(f, d) for d in datasets] for f in families]),
+    ]
     reflow = [r for r in rows if "few_step" in r]
     if reflow:
         lines += ["", "Rectified flow, before -> after one reflow round (straightness; swd / baseline of 1- and "

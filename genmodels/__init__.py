@@ -8,14 +8,26 @@ interface::
     lp = gm.log_prob(model, x, key)
 """
 
-from genmodels import denoisers as denoisers, paths as paths, samplers as samplers, schedules as schedules
-from genmodels import classifier_metric as classifier_metric, metrics as metrics, targets as targets
 from genmodels import autoregressive as autoregressive
-from genmodels import errors as errors, protocols as protocols
-from genmodels import data as data, train as train
-from genmodels import guidance as guidance, losses as losses, models as models, nets as nets
-from genmodels.samplers._driver import sample as sample, solve as solve
+from genmodels import classifier_metric as classifier_metric
+from genmodels import data as data
+from genmodels import denoisers as denoisers
+from genmodels import errors as errors
+from genmodels import guidance as guidance
 from genmodels import likelihood as likelihood
-from genmodels.likelihood import bits_per_dim as bits_per_dim, log_prob as log_prob
+from genmodels import losses as losses
+from genmodels import metrics as metrics
+from genmodels import models as models
+from genmodels import nets as nets
+from genmodels import paths as paths
+from genmodels import protocols as protocols
+from genmodels import samplers as samplers
+from genmodels import schedules as schedules
+from genmodels import targets as targets
+from genmodels import train as train
+from genmodels.likelihood import bits_per_dim as bits_per_dim
+from genmodels.likelihood import log_prob as log_prob
+from genmodels.samplers._driver import sample as sample
+from genmodels.samplers._driver import solve as solve
 
 __version__ = "0.2.0"

@@ -18,7 +18,7 @@ Anything that sets a shape (a count of levels, iDDPM's table length, the number 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +33,7 @@ Number = Float[ArrayLike, ""]
 RealScalar = Real[ArrayLike, ""]
 """A scalar number as an argument: a Python int or float, a numpy or jax scalar, or a traced one."""
 
-Count = Union[int, np.integer]
+Count = int | np.integer
 """A count as an argument: a Python or numpy integer (bools are refused by :func:`~genmodels._checks.check_count`)."""
 
 

@@ -25,6 +25,7 @@ image sets of the same sizes (the real-vs-real baseline).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import jax
@@ -94,7 +95,7 @@ class DigitClassifier(nnx.Module):
         self.conv1 = nnx.Conv(c, width, (3, 3), rngs=rngs)
         self.conv2 = nnx.Conv(width, 2 * width, (3, 3), strides=2, rngs=rngs)
         self.conv3 = nnx.Conv(2 * width, 2 * width, (3, 3), strides=2, rngs=rngs)
-        hh, ww = -(-(-(-h // 2)) // 2), -(-(-(-w // 2)) // 2)  # two 'SAME' stride-2 convolutions
+        hh, ww = math.ceil(math.ceil(h / 2) / 2), math.ceil(math.ceil(w / 2) / 2)  # two 'SAME' stride-2 convolutions
         self.fc = nnx.Linear(hh * ww * 2 * width, feature_dim, rngs=rngs)
         self.head = nnx.Linear(feature_dim, num_classes, rngs=rngs)
 

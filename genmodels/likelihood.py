@@ -59,7 +59,7 @@ class AbstractProbe(eqx.Module):
     """A distribution of Hutchinson probes v with E[v v^T] = I, so that E[v^T J v] = tr J."""
 
     @abc.abstractmethod
-    def sample(self, key: PRNGKeyArray, shape: tuple[int, ...], dtype: Any) -> Float[Array, "..."]:
+    def sample(self, key: PRNGKeyArray, shape: tuple[int, ...], dtype: Any) -> Float[Array, ...]:
         """Probes of ``shape`` and ``dtype``."""
 
 
@@ -87,7 +87,7 @@ class AbstractTraceEstimator(eqx.Module):
     """
 
     @abc.abstractmethod
-    def tangents(self, key: PRNGKeyArray, x: Float[Array, "batch *dims"]) -> Float[Array, "n batch *dims"]:
+    def tangents(self, key: PRNGKeyArray, x: Float[Array, batch * dims]) -> Float[Array, "n batch *dims"]:
         """The n tangents v, each of x's shape."""
 
     @abc.abstractmethod
@@ -159,7 +159,7 @@ class LogProbResult(eqx.Module):
     log_prob: Float[Array, " batch"]
     nfe: Int[Array, ""]
     num_steps: Int[Array, ""]
-    latent: Float[Array, "batch *dims"]
+    latent: Float[Array, batch * dims]
     prior_log_prob: Float[Array, " batch"]
     delta_log_prob: Float[Array, " batch"]
 
@@ -226,7 +226,7 @@ def _check_trace(trace: Any) -> None:
 @reraise_runtime_checks
 def log_prob_result(
     model: Any,
-    x: Shaped[ArrayLike, "batch *dims"],
+    x: Shaped[ArrayLike, batch * dims],
     key: PRNGKeyArray,
     *,
     sigma_min: RealScalar = 0.002,
@@ -259,7 +259,7 @@ def log_prob_result(
 
 def log_prob(
     model: Any,
-    x: Shaped[ArrayLike, "batch *dims"],
+    x: Shaped[ArrayLike, batch * dims],
     key: PRNGKeyArray,
     *,
     sigma_min: RealScalar = 0.002,

@@ -82,8 +82,8 @@ class AbstractDenoiserModel(abc.ABC):
 
     @abc.abstractmethod
     def denoise(
-        self, x: Float[Array, "batch *dims"], sigma: Any, labels: Int[Array, " batch"] | None = None
-    ) -> Float[Array, "batch *dims"]:
+        self, x: Float[Array, batch * dims], sigma: Any, labels: Int[Array, " batch"] | None = None
+    ) -> Float[Array, batch * dims]:
         """E[x0 | x] at noise level ``sigma`` (a scalar or shape (batch,)); same shape as ``x``."""
 
 
@@ -92,8 +92,8 @@ class HasLimitAtInfinity(abc.ABC):
 
     @abc.abstractmethod
     def at_infinity(
-        self, eps: Float[Array, "batch *dims"], labels: Int[Array, " batch"] | None = None
-    ) -> Float[Array, "batch *dims"]:
+        self, eps: Float[Array, batch * dims], labels: Int[Array, " batch"] | None = None
+    ) -> Float[Array, batch * dims]:
         """lim_{sigma -> inf} D(sigma eps, sigma) for standard-normal ``eps``."""
 
 
@@ -102,8 +102,8 @@ class HasScore(abc.ABC):
 
     @abc.abstractmethod
     def score(
-        self, x: Float[Array, "batch *dims"], sigma: Any, labels: Int[Array, " batch"] | None = None
-    ) -> Float[Array, "batch *dims"]:
+        self, x: Float[Array, batch * dims], sigma: Any, labels: Int[Array, " batch"] | None = None
+    ) -> Float[Array, batch * dims]:
         """grad_x log p_sigma(x)."""
 
 
@@ -119,7 +119,7 @@ class HasExactSamples(abc.ABC):
     """Capability of an analytic target: exact samples ``sample(key, n)`` (the ``gm.targets`` mixtures)."""
 
     @abc.abstractmethod
-    def sample(self, key: Any, n: int) -> Float[Array, "n *dims"]:
+    def sample(self, key: Any, n: int) -> Float[Array, n * dims]:
         """``n`` exact samples."""
 
 
@@ -135,8 +135,8 @@ class AbstractPathModel(AbstractDenoiserModel):
 
     @abc.abstractmethod
     def predict(
-        self, x_t: Float[Array, "batch *dims"], t: Any, labels: Int[Array, " batch"] | None = None
-    ) -> Float[Array, "batch *dims"]:
+        self, x_t: Float[Array, batch * dims], t: Any, labels: Int[Array, " batch"] | None = None
+    ) -> Float[Array, batch * dims]:
         """The network's own prediction at (x_t, t)."""
 
 
@@ -146,15 +146,15 @@ class AbstractFlowMapModel(abc.ABC):
     @abc.abstractmethod
     def flow_map(
         self,
-        x: Float[Array, "batch *dims"],
+        x: Float[Array, batch * dims],
         sigma: Any,
         sigma_next: Any,
         labels: Int[Array, " batch"] | None = None,
-    ) -> Float[Array, "batch *dims"]:
+    ) -> Float[Array, batch * dims]:
         """Phi(x; sigma -> sigma_next); Phi(x; sigma -> 0) is the one-step sample."""
 
 
-class TakesSecondTime(abc.ABC):
+class TakesSecondTime(abc.ABC):  # noqa: B024 - a marker: the call signature is the capability
     """Capability of a network: a second time condition, ``net(x, c, c2, labels=None)`` (flow maps)."""
 
 

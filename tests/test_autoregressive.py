@@ -52,7 +52,7 @@ def perturbed(model, seed: int, scale: float = 1.0):
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(jax.random.key(seed), len(leaves))
-    leaves = [p + scale * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys)]
+    leaves = [p + scale * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys, strict=False)]
     return nnx.merge(graphdef, jax.tree.unflatten(tree, leaves), rest)
 
 
@@ -117,7 +117,9 @@ def test_autoregressive_property_by_gradients(name):
     model = make(name, n, ordering=perm(n, 1) if name in ORDERABLE else None)
     x = jax.random.bernoulli(jax.random.key(3), 0.5, (n,)).astype(jnp.float32)
     ev = event(name, n)
-    jac = eqx.filter_jit(jax.jacrev(lambda v, m: m.logits(v.reshape(1, *ev)).reshape(n)))(x, model)  # jac[d, j] = dl_d / dx_j
+    jac = eqx.filter_jit(jax.jacrev(lambda v, m: m.logits(v.reshape(1, *ev)).reshape(n)))(
+        x, model
+    )  # jac[d, j] = dl_d / dx_j
     rank = np.argsort(np.asarray(model.ordering))
     later = rank[None, :] >= rank[:, None]  # x_j at or after d in the ordering
     assert np.all(np.asarray(jac)[later] == 0.0)
@@ -127,7 +129,9 @@ def test_autoregressive_property_by_gradients(name):
 # The sampler's code path is shared: MADE covers full re-evaluation (as PixelCNN), FVSBN and NADE the
 # incremental one (the Transformer's is checked against re-evaluation below), so the larger models are slow.
 SLOW = pytest.mark.slow
-FREQ_MODELS = ["fvsbn", "nade", "made", "made_oa"] + [pytest.param(m, marks=SLOW) for m in ("transformer", "pixelcnn", "gated")]
+FREQ_MODELS = ["fvsbn", "nade", "made", "made_oa"] + [
+    pytest.param(m, marks=SLOW) for m in ("transformer", "pixelcnn", "gated")
+]
 
 
 @pytest.mark.parametrize("name", FREQ_MODELS)

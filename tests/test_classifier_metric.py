@@ -21,7 +21,9 @@ def _random_cov(rng, d, rank=None):
 def test_one_dimensional_closed_form():
     # W2^2 between N(m1, s1^2) and N(m2, s2^2) is (m1 - m2)^2 + (s1 - s2)^2
     for m1, s1, m2, s2 in [(0.0, 1.0, 0.0, 1.0), (1.5, 0.3, -2.0, 2.5), (0.2, 4.0, 0.2, 0.01)]:
-        assert fd([m1], [[s1**2]], [m2], [[s2**2]]) == pytest.approx((m1 - m2) ** 2 + (s1 - s2) ** 2, rel=1e-10, abs=1e-12)
+        assert fd([m1], [[s1**2]], [m2], [[s2**2]]) == pytest.approx(
+            (m1 - m2) ** 2 + (s1 - s2) ** 2, rel=1e-10, abs=1e-12
+        )
 
 
 def test_commuting_covariances_closed_form():
@@ -73,7 +75,9 @@ def test_singular_covariances_stay_accurate():
     assert 0.0 <= fd(mu, c, mu, c) < 1e-8 * np.trace(c)
     # two rank-1 covariances along orthogonal directions: W2^2 = a + b (nothing shared)
     e1, e2 = np.eye(d)[0], np.eye(d)[1]
-    assert fd(np.zeros(d), 4.0 * np.outer(e1, e1), np.zeros(d), 9.0 * np.outer(e2, e2)) == pytest.approx(13.0, rel=1e-12)
+    assert fd(np.zeros(d), 4.0 * np.outer(e1, e1), np.zeros(d), 9.0 * np.outer(e2, e2)) == pytest.approx(
+        13.0, rel=1e-12
+    )
     # and along the same direction: (2 - 3)^2
     assert fd(np.zeros(d), 4.0 * np.outer(e1, e1), np.zeros(d), 9.0 * np.outer(e1, e1)) == pytest.approx(1.0, rel=1e-9)
 
@@ -97,7 +101,9 @@ def test_bad_inputs_raise():
 def digits_classifier():
     x, y = gm.data.load_digits("NHWC")
     (xtr, ytr), (xte, yte) = gm.data.split((x, y), 1437, seed=0)
-    clf = cm.train_classifier(xtr, ytr, key=jax.random.key(0), steps=150, batch_size=64, width=8, feature_dim=32, lr=3e-3)
+    clf = cm.train_classifier(
+        xtr, ytr, key=jax.random.key(0), steps=150, batch_size=64, width=8, feature_dim=32, lr=3e-3
+    )
     return clf, (xtr, ytr), (xte, yte)
 
 

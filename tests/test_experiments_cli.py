@@ -110,7 +110,10 @@ def test_the_name_table_matches_the_library():
 def test_script_and_module_forms_agree(tmp_path):
     """``python experiments/X.py`` and ``python -m experiments.X`` from another folder, no sys.path edits."""
     args = ["--batch", "64", "--nfe", "4", "--samplers", "euler", "--ode-tols"]
-    for form, cmd in (("file", [str(REPO / "experiments" / "sampler_demo.py")]), ("module", ["-m", "experiments.sampler_demo"])):
+    for form, cmd in (
+        ("file", [str(REPO / "experiments" / "sampler_demo.py")]),
+        ("module", ["-m", "experiments.sampler_demo"]),
+    ):
         proc = subprocess.run([sys.executable, *cmd, *args, "--out", str(tmp_path / form)], cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]

@@ -30,8 +30,12 @@ def _check_results(out: Path, steps: int, family: str):
     assert 0.0 <= res["classifier"]["test_accuracy"] <= 1.0
     fd = res["classifier_frechet"]
     assert 0.0 <= fd["baseline_real_vs_real"] and 0.0 <= fd["uniform_noise"]
-    assert {name: s["nfe"] for name, s in res["samplers"].items()} == {"heun_35": 35, "dpmpp2m_10": 10, "dpmpp2m_20": 20}
-    for name, s in res["samplers"].items():
+    assert {name: s["nfe"] for name, s in res["samplers"].items()} == {
+        "heun_35": 35,
+        "dpmpp2m_10": 10,
+        "dpmpp2m_20": 20,
+    }
+    for s in res["samplers"].values():
         assert s["classifier_fd"] >= 0.0 and s["nonfinite_samples"] == 0
         assert (out / s["grid"]).is_file()
     for name in ("real_test.png", "loss.png", "config.json", "metrics.jsonl"):
@@ -53,7 +57,9 @@ def test_digits_smoke_and_refusals(images, tmp_path):
     with pytest.raises(SystemExit):
         images.main(["--out", str(tmp_path / "g"), "--guidance", "2.0", *TINY])
     with pytest.raises(SystemExit):
-        images.main(["--out", str(tmp_path / "m"), "--dataset", "mnist", "--data-path", str(tmp_path / "nowhere"), *TINY])
+        images.main(
+            ["--out", str(tmp_path / "m"), "--dataset", "mnist", "--data-path", str(tmp_path / "nowhere"), *TINY]
+        )
     with pytest.raises(SystemExit):
         images.main(["--out", str(tmp_path / "s"), "--steps", "0", *TINY])
     assert not any((tmp_path / name).exists() for name in ("g", "m", "s"))

@@ -39,7 +39,9 @@ def test_results_and_files(finished):
     assert results["primary_sampler"] == "euler-2" and results["samplers"]["euler-2"]["nfe"] == 2
     for name in ("swd", "swd_baseline", "mmd", "nll", "straightness_before", "straightness_after"):
         assert isinstance(results[name], float) and results[name] == results[name], name  # finite, not None
-    assert results["swd_baseline"] > 0 and results["swd_ratio"] == pytest.approx(results["swd"] / results["swd_baseline"])
+    assert results["swd_baseline"] > 0 and results["swd_ratio"] == pytest.approx(
+        results["swd"] / results["swd_baseline"]
+    )
     assert set(results["few_step"]) == {"euler-1", "euler-2"}
     for name in ("samples.png", "density.png", "trajectories.png", "loss.png"):
         assert (out / name).stat().st_size > 1000, name

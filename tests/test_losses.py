@@ -57,8 +57,18 @@ def _check_minimum(loss_of_model, exact, bump=_bump, tol=0.03):
         (L.vp_loss, _bump),
         (L.ve_loss, _bump),
         (functools.partial(L.ncsn_loss, sigmas=L.ncsn_sigmas(10, 0.01, 2.0)), _bump),
-        (functools.partial(L.dsm_loss, noise=L.PathTime(gm.paths.VE()), weighting=L.LikelihoodWeighting(gm.paths.VE())), _bump_sq),
-        (functools.partial(L.dsm_loss, noise=L.PathTime(gm.paths.VP()), weighting=L.LikelihoodWeighting(gm.paths.VP())), _bump_sq),
+        (
+            functools.partial(
+                L.dsm_loss, noise=L.PathTime(gm.paths.VE()), weighting=L.LikelihoodWeighting(gm.paths.VE())
+            ),
+            _bump_sq,
+        ),
+        (
+            functools.partial(
+                L.dsm_loss, noise=L.PathTime(gm.paths.VP()), weighting=L.LikelihoodWeighting(gm.paths.VP())
+            ),
+            _bump_sq,
+        ),
     ],
     ids=["edm", "vp", "ve", "ncsn", "likelihood-ve", "likelihood-vp"],
 )
@@ -72,7 +82,12 @@ def test_dsm_loss_equals_the_irreducible_posterior_variance():
     target = gm.targets.DiagonalGaussian([1.0, -1.0], std)
     sigmas = np.array([0.1, 0.5, 2.0])
     x0 = target.sample(jax.random.key(2), 40_000)
-    loss = jax.jit(lambda x0, reduction: L.dsm_loss(target, x0, KEY, noise=L.Ladder(sigmas), weighting=L.Constant(), reduction=reduction)[0], static_argnums=1)
+    loss = jax.jit(
+        lambda x0, reduction: L.dsm_loss(
+            target, x0, KEY, noise=L.Ladder(sigmas), weighting=L.Constant(), reduction=reduction
+        )[0],
+        static_argnums=1,
+    )
     got = loss(x0, "mean")
     want = np.mean([np.mean(std**2 * s**2 / (std**2 + s**2)) for s in sigmas])
     np.testing.assert_allclose(float(got), want, rtol=0.03)
@@ -86,7 +101,9 @@ def test_edm_loss_with_edm_model_and_metrics():
     # net = 0 at init, so D = c_skip x and the loss is the c_skip denoiser's loss with sigma_data = 0.7
     c_skip = lambda x, s: (0.49 / (0.49 + s**2))[:, None] * x  # noqa: E731
     loss, metrics = nnx.jit(lambda m: L.edm_loss(m, X0, KEY))(model)
-    np.testing.assert_allclose(float(loss), float(jax.jit(lambda: L.edm_loss(c_skip, X0, KEY, sigma_data=0.7)[0])()), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(loss), float(jax.jit(lambda: L.edm_loss(c_skip, X0, KEY, sigma_data=0.7)[0])()), rtol=1e-5
+    )
     assert set(metrics) == {"loss", "denoise_mse"}
 
 
@@ -158,7 +175,9 @@ def test_score_matching_objectives_match_the_closed_form(loss, rtol):
     want = _closed_form_j()
     scale = abs(np.trace(A)) + 0.5 * (np.trace(A @ np.diag(VAR) @ A.T) + np.sum((A @ (MEAN - B)) ** 2))
     assert abs(got - want) < rtol * scale, (got, want)
-    np.testing.assert_allclose(float(jax.jit(lambda x: loss(_gaussian_model_score, x, KEY)[0])(GAUSS_X)), got / D, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(jax.jit(lambda x: loss(_gaussian_model_score, x, KEY)[0])(GAUSS_X)), got / D, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("loss", [L.exact_score_matching_loss, functools.partial(L.ssm_loss, variance_reduction=True)])

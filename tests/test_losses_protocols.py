@@ -208,11 +208,13 @@ def _traced_once(fn, *calls):
 def test_loss_numbers_do_not_recompile():
     _traced_once(
         lambda c: L.ot_cfm_loss(_velocity_fn, X0, KEY, coupling=c)[0],
-        (L.SinkhornCoupling(0.05),), (L.SinkhornCoupling(0.5),),
+        (L.SinkhornCoupling(0.05),),
+        (L.SinkhornCoupling(0.5),),
     )
     _traced_once(
         lambda sd, pm: L.edm_loss(MIX, X0, KEY, sigma_data=sd, p_mean=pm)[0],
-        (0.5, -1.2), (0.7, -1.0),
+        (0.5, -1.2),
+        (0.7, -1.0),
     )
     _traced_once(lambda s: L.cfm_loss(_velocity_fn, X0, KEY, sigma_min=s)[0], (0.1,), (0.2,))
     net = _edm_model().net
@@ -247,8 +249,9 @@ def test_no_attribute_probes_or_string_dispatch_in_losses():
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id not in ("hasattr", "getattr", "check_known"), f"{name}:{node.lineno}"
-            if isinstance(node, ast.Compare) and any(isinstance(c, ast.Constant) and isinstance(c.value, str)
-                                                     for c in node.comparators):
+            if isinstance(node, ast.Compare) and any(
+                isinstance(c, ast.Constant) and isinstance(c.value, str) for c in node.comparators
+            ):
                 raise AssertionError(f"string compare in {name}:{node.lineno}")
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 assert node.end_lineno - node.lineno + 1 <= 80, f"{name}:{node.name} is over 80 lines"

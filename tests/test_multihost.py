@@ -79,7 +79,9 @@ def _attempt(script, nproc, steps, run_dir, resume, devices_per_process) -> tupl
     port = str(_free_port())
     # output to files, not pipes: a process blocked on a full pipe would hold the others at jax.distributed's
     # shutdown barrier
-    logs = [(run_dir.parent / f"{run_dir.name}-{i}.out", run_dir.parent / f"{run_dir.name}-{i}.err") for i in range(nproc)]
+    logs = [
+        (run_dir.parent / f"{run_dir.name}-{i}.out", run_dir.parent / f"{run_dir.name}-{i}.err") for i in range(nproc)
+    ]
     procs = []
     for i, (out, err) in enumerate(logs):
         with open(out, "w") as fo, open(err, "w") as fe:
@@ -87,7 +89,7 @@ def _attempt(script, nproc, steps, run_dir, resume, devices_per_process) -> tupl
             procs.append(subprocess.Popen(cmd, env=env, cwd=REPO, stdout=fo, stderr=fe))
     outs, errors = [], []
     try:
-        for p, (out, err) in zip(procs, logs):
+        for p, (out, err) in zip(procs, logs, strict=False):
             try:
                 p.wait(timeout=300)
             except subprocess.TimeoutExpired:
@@ -122,7 +124,7 @@ def test_two_processes_match_one_process_and_resume(tmp_path):
     a = [np.asarray(v) for v in single["leaves"]]
     b = [np.asarray(v) for v in multi[0]["leaves"]]
     scale = max(float(np.abs(u).max()) for u in a)
-    assert max(float(np.abs(u - v).max()) for u, v in zip(a, b)) < 1e-5 * max(1.0, scale)
+    assert max(float(np.abs(u - v).max()) for u, v in zip(a, b, strict=False)) < 1e-5 * max(1.0, scale)
 
 
 @pytest.mark.parametrize("bad", [{"num_processes": 1}, {}])

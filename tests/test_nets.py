@@ -24,7 +24,7 @@ def _randomise_output(net, key, scale=0.1):
 def _noisy(state, key, scale):
     leaves, treedef = jax.tree.flatten(state)
     keys = jax.random.split(key, len(leaves))
-    noisy = [leaf + scale * jax.random.normal(k, leaf.shape, leaf.dtype) for leaf, k in zip(leaves, keys)]
+    noisy = [leaf + scale * jax.random.normal(k, leaf.shape, leaf.dtype) for leaf, k in zip(leaves, keys, strict=False)]
     return jax.tree.unflatten(treedef, noisy)
 
 
@@ -186,7 +186,13 @@ def exact_path_net(mix, path, parameterization):
     return net
 
 
-PARAMETERIZATIONS = [gm.denoisers.Eps(), gm.denoisers.V(), gm.denoisers.Score(), gm.denoisers.Velocity(), gm.denoisers.X0()]
+PARAMETERIZATIONS = [
+    gm.denoisers.Eps(),
+    gm.denoisers.V(),
+    gm.denoisers.Score(),
+    gm.denoisers.Velocity(),
+    gm.denoisers.X0(),
+]
 
 
 @pytest.mark.parametrize("path", [gm.paths.Linear(), gm.paths.Cosine(), gm.paths.VP()], ids=lambda p: type(p).__name__)
@@ -232,7 +238,9 @@ def test_models_are_pytrees_for_sample_and_grad():
     model = gm.models.EDMModel(net)
     x = gm.sample(model, gm.samplers.Heun(gm.schedules.karras(4)), KEY, (8, 2))
     assert x.shape == (8, 2)
-    grads = nnx.grad(lambda m: jnp.sum(m.denoise(jnp.ones((3, 2)), 1.0) ** 2))(_randomise_output(model.net, KEY) and model)
+    grads = nnx.grad(lambda m: jnp.sum(m.denoise(jnp.ones((3, 2)), 1.0) ** 2))(
+        _randomise_output(model.net, KEY) and model
+    )
     assert any(float(jnp.abs(g).sum()) > 0 for g in jax.tree.leaves(grads))
 
 

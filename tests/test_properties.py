@@ -310,8 +310,11 @@ def prop_losses(loss, shape, fill, dtype):
     ~1e19) give an inf loss, not an error: the loss is traced inside the train step, where ``fit`` stops with
     a NonFiniteLossError naming the step (``test_train.py``), so such data are not drawn here."""
     net = gm.nets.MLP(2, 16, 2, rngs=nnx.Rngs(0))
-    model = gm.models.EDMModel(net) if loss == "edm_loss" else gm.models.PathModel(net, gm.paths.Linear(),
-                                                                                   gm.denoisers.Velocity())
+    model = (
+        gm.models.EDMModel(net)
+        if loss == "edm_loss"
+        else gm.models.PathModel(net, gm.paths.Linear(), gm.denoisers.Velocity())
+    )
     batch = jnp.full(shape, fill, dtype) if fill is not None else jax.random.normal(KEY, shape).astype(dtype)
     note(f"{loss} batch {shape} {dtype} fill={fill}")
     clear_or_good(lambda: getattr(gm.losses, loss)(model, batch, KEY)[0], ("batch", "x", "data", "NaN"), (),
@@ -322,6 +325,7 @@ LOSSES = dict(
     loss=st.sampled_from(["edm_loss", "cfm_loss"]), shape=st.sampled_from([(4, 2), (4, 3), (4,)]),
     fill=st.sampled_from([None, None, NAN, INF, 1e6]), dtype=st.sampled_from([jnp.float32, jnp.int32]),
 )  # fmt: skip
+
 
 def prop_log_prob(fill, dtype, trace, sigma_min, sigma_max, rtol):
     """gm.log_prob of the N(0, I) model on random data (NaN, inf, large, integer) with random noise range and

@@ -51,9 +51,7 @@ def test_models_declare_their_protocols():
     assert isinstance(eps_model, AbstractPathModel) and not isinstance(eps_model, HasLimitAtInfinity)
 
 
-@pytest.mark.parametrize(
-    "make, has_limit", [(_flow_model, True), (_edm_model, False)], ids=["velocity", "edm"]
-)
+@pytest.mark.parametrize("make, has_limit", [(_flow_model, True), (_edm_model, False)], ids=["velocity", "edm"])
 def test_capabilities_forwarded_through_wrappers(make, has_limit):
     """Guidance of conditioning of preconditioning: isinstance tells the truth at every level."""
     model = make()
@@ -126,7 +124,11 @@ def _probe_calls() -> list[str]:
     found = []
     for path in sorted(root.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("hasattr", "getattr"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("hasattr", "getattr")
+            ):
                 found.append(f"{path.relative_to(root)}:{node.lineno}")
     return found
 

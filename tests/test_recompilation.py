@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 import genmodels as gm
-from genmodels import denoisers as dn, losses as L, paths as P
+from genmodels import denoisers as dn
+from genmodels import losses as L
+from genmodels import paths as P
 
 KEY = jax.random.key(0)
 X0 = jax.random.normal(jax.random.key(1), (8, 2))
@@ -61,8 +63,11 @@ def test_paths(name):
 PRECONDS = {
     "EDMPrecond": [dn.EDMPrecond(), dn.EDMPrecond(0.7), dn.EDMPrecond(sigma_data=1.3)],
     "VPPrecond": [dn.VPPrecond(), dn.VPPrecond(15.0, 0.2), dn.VPPrecond(beta_d=10.0, beta_min=0.05, M=500)],
-    "IDDPMPrecond": [dn.IDDPMPrecond(), dn.IDDPMPrecond(dn.iddpm_sigmas(1000, C1=0.002)),
-                     dn.IDDPMPrecond(dn.iddpm_sigmas(1000, C2=0.01))],  # fmt: skip
+    "IDDPMPrecond": [
+        dn.IDDPMPrecond(),
+        dn.IDDPMPrecond(dn.iddpm_sigmas(1000, C1=0.002)),
+        dn.IDDPMPrecond(dn.iddpm_sigmas(1000, C2=0.01)),
+    ],  # fmt: skip
 }
 SIGMAS = jnp.array([0.01, 0.5, 3.0, 40.0])
 
@@ -75,9 +80,17 @@ def test_preconditionings(name):
 NOISES = {
     "LogNormal": [L.LogNormal(), L.LogNormal(-0.4, 1.4), L.LogNormal(p_mean=0.0, p_std=0.5)],
     "LogUniform": [L.LogUniform(), L.LogUniform(0.01, 50.0), L.LogUniform(sigma_min=0.1, sigma_max=5.0)],
-    "Ladder": [L.Ladder(L.ncsn_sigmas(5, 0.01, 1.0)), L.Ladder(L.ncsn_sigmas(5, 0.05, 3.0)), L.Ladder([4.0, 3, 2, 1, 0.5])],
+    "Ladder": [
+        L.Ladder(L.ncsn_sigmas(5, 0.01, 1.0)),
+        L.Ladder(L.ncsn_sigmas(5, 0.05, 3.0)),
+        L.Ladder([4.0, 3, 2, 1, 0.5]),
+    ],
     "PathTime": [L.PathTime(P.VP()), L.PathTime(P.VP(0.05, 15.0, 1e-5)), L.PathTime(P.VP(eps_t=0.1))],
-    "PathTime-range": [L.PathTime(P.VE(), 0.1, 0.9), L.PathTime(P.VE(), 0.2, 0.5), L.PathTime(P.VE(0.02, 5.0), 0.0, 1.0)],
+    "PathTime-range": [
+        L.PathTime(P.VE(), 0.1, 0.9),
+        L.PathTime(P.VE(), 0.2, 0.5),
+        L.PathTime(P.VE(0.02, 5.0), 0.0, 1.0),
+    ],
 }
 
 
@@ -89,8 +102,11 @@ def test_noise_distributions(name):
 WEIGHTINGS = {
     "EDMWeighting": [L.EDMWeighting(), L.EDMWeighting(0.7), L.EDMWeighting(sigma_data=1.3)],
     "Constant": [L.Constant(), L.Constant(2.0), L.Constant(value=0.5)],
-    "LikelihoodWeighting": [L.LikelihoodWeighting(P.VE()), L.LikelihoodWeighting(P.VE(0.02, 80.0)),
-                            L.LikelihoodWeighting(P.VE(0.05, 10.0))],  # fmt: skip
+    "LikelihoodWeighting": [
+        L.LikelihoodWeighting(P.VE()),
+        L.LikelihoodWeighting(P.VE(0.02, 80.0)),
+        L.LikelihoodWeighting(P.VE(0.05, 10.0)),
+    ],  # fmt: skip
 }
 
 

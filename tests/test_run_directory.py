@@ -29,7 +29,9 @@ def run_files(path: Path) -> dict[str, bytes]:
 def make_run(path: Path, finished: bool = False, extra: tuple[str, ...] = ()) -> Path:
     path.mkdir(parents=True)
     (path / "config.json").write_text('{"lr": 0.1}')
-    (path / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 1.0 / (s + 1)}) + "\n" for s in range(5)))
+    (path / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 1.0 / (s + 1)}) + "\n" for s in range(5))
+    )
     (path / "checkpoints").mkdir()
     if finished:
         (path / "results.json").write_text('{"done": true}')

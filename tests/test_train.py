@@ -34,11 +34,11 @@ def compilation_cache(tmp_path_factory):
     path = tmp_path_factory.mktemp("jax-cache")
     names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
     old = [getattr(jax.config, n) for n in names]
-    for n, v in zip(names, (str(path), 0.0)):
+    for n, v in zip(names, (str(path), 0.0), strict=False):
         jax.config.update(n, v)
     cc.reset_cache()
     yield path
-    for n, v in zip(names, old):
+    for n, v in zip(names, old, strict=False):
         jax.config.update(n, v)
     cc.reset_cache()
 
@@ -180,8 +180,9 @@ def test_bf16_compute_keeps_f32_params():
     assert float(mse(res.model, (x, y), None)[0]) < 0.3 * float(mse(Net(), (x, y), None)[0])
 
 
-def _run(tmp, name, steps, *, steps_per_call, checkpoint_every=None, resume=False, validate=None, validate_every=1000,
-         **kw):
+def _run(
+    tmp, name, steps, *, steps_per_call, checkpoint_every=None, resume=False, validate=None, validate_every=1000, **kw
+):
     x, y = regression_data()
     ds = ArrayDataset((x, y), batch_size=16)  # 6 batches per epoch: runs cross epochs
     model = Net(dropout=0.1)
@@ -480,12 +481,28 @@ def test_resume_refuses_what_would_silently_differ(tmp_path):
             go(**{"steps": 6, **kw})
     assert go(4).step == 4 and float(go(4).model.w[...]) == float(first.model.w[...])
     with pytest.raises(FloatingPointError, match="nan at step 2"):  # never a silent best_model=None
-        gm.train.fit(Scalar(1.0), functools.partial(_scaled, scale=1.0), ds, key=jax.random.key(0), steps=4,
-                     optimizer=optax.sgd(0.1), log=QUIET, validation=gm.train.Validation(lambda m: math.nan, every=2))
+        gm.train.fit(
+            Scalar(1.0),
+            functools.partial(_scaled, scale=1.0),
+            ds,
+            key=jax.random.key(0),
+            steps=4,
+            optimizer=optax.sgd(0.1),
+            log=QUIET,
+            validation=gm.train.Validation(lambda m: math.nan, every=2),
+        )
     with pytest.warns(UserWarning, match="loss differs.*config is equal"):  # a config is the declared identity
-        gm.train.fit(Scalar(1.0), functools.partial(_scaled, scale=2.0), ds, key=jax.random.key(0), steps=6,
-                     optimizer=optax.sgd(0.1), ema=None, log=QUIET,
-                     run_dir=gm.train.RunDirectory(run, resume=True, config={"note": "scale changed on purpose"}))
+        gm.train.fit(
+            Scalar(1.0),
+            functools.partial(_scaled, scale=2.0),
+            ds,
+            key=jax.random.key(0),
+            steps=6,
+            optimizer=optax.sgd(0.1),
+            ema=None,
+            log=QUIET,
+            run_dir=gm.train.RunDirectory(run, resume=True, config={"note": "scale changed on purpose"}),
+        )
     import shutil
 
     shutil.rmtree(run / "checkpoints")

@@ -31,7 +31,9 @@ class Config:
     ll_points: int = param(256, "points of the likelihood part", ge=2)
     probes: int = param(8, "probes of the Hutchinson spread comparison", ge=1)
     spread_keys: int = param(8, "keys of the Hutchinson spread comparison", ge=2)
-    torch_device: str = param("auto", "torch's device (auto: cuda when JAX runs on a GPU)", choices=("auto", "cpu", "cuda"))
+    torch_device: str = param(
+        "auto", "torch's device (auto: cuda when JAX runs on a GPU)", choices=("auto", "cpu", "cuda")
+    )
     tf32: bool = param(False, "allow TF32 matmuls on a GPU (both JAX and torch)")
     seed: int = param(0, "PRNG seed", ge=0)
 

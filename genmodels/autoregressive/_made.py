@@ -77,7 +77,10 @@ class MADE(AbstractAutoregressive):
         sizes = (n, *hidden, n)
         keys = jax.random.split(rngs.params(), len(sizes))
         self.kernels = nnx.List(
-            [nnx.Param(jax.random.normal(k, (a, b)) / jnp.sqrt(a)) for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+            [
+                nnx.Param(jax.random.normal(k, (a, b)) / jnp.sqrt(a))
+                for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=False)
+            ]
         )
         self.biases = nnx.List([nnx.Param(jnp.zeros((b,))) for b in sizes[1:]])
         self.direct_kernel = nnx.Param(jnp.zeros((n, n))) if self.direct else None
@@ -122,7 +125,7 @@ class MADE(AbstractAutoregressive):
         masks, direct = self.masks(mask)
         dt = x.dtype
         h = x
-        for layer, (w, b, m) in enumerate(zip(self.kernels, self.biases, masks)):
+        for layer, (w, b, m) in enumerate(zip(self.kernels, self.biases, masks, strict=False)):
             h = h @ (w[...].astype(dt) * m.astype(dt)) + b[...].astype(dt)
             if layer < len(self.hidden):
                 h = self.activation(h)

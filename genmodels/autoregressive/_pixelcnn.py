@@ -116,6 +116,7 @@ class PixelCNN(AbstractAutoregressive):
                 [_Conv(kk, kk, c, c, mask=causal_mask(kk, kk, "B"), rngs=rngs) for _ in range(num_layers)]
             )
         else:
+
             def v_conv(cin, kx):
                 return _Conv(kx // 2 + 1, kx, cin, 2 * c, padding=((kx // 2, 0), (kx // 2, kx // 2)), rngs=rngs)
 
@@ -137,7 +138,9 @@ class PixelCNN(AbstractAutoregressive):
                 f = f + block(jax.nn.relu(f))
             return f
         v, h = img, _right(img)  # first horizontal layer sees columns < c only
-        for layer, (vc, hc, link, ho) in enumerate(zip(self.v_convs, self.h_convs, self.links, self.h_outs)):
+        for layer, (vc, hc, link, ho) in enumerate(
+            zip(self.v_convs, self.h_convs, self.links, self.h_outs, strict=False)
+        ):
             v_pre = vc(v)
             h_pre = hc(h) + link(_down(v_pre))  # vertical features of rows < r only
             v = _gate(v_pre)

@@ -88,7 +88,11 @@ def load_binary_npz(path: str | Path) -> BinarySplits:
 
 
 def binary_mnist(
-    path: str | Path, binarization: Literal["threshold", "stochastic"] = "threshold", *, split_seed: int = 0, binarize_seed: int = 0
+    path: str | Path,
+    binarization: Literal["threshold", "stochastic"] = "threshold",
+    *,
+    split_seed: int = 0,
+    binarize_seed: int = 0,
 ) -> BinarySplits:
     """Binarised MNIST from the 10,000 official test digits in the IDX folder ``path``.
 
@@ -106,7 +110,8 @@ def binary_mnist(
     train, valid, test = split(bits, (8000, 1000), seed=split_seed)
     desc = (
         f"MNIST official test digits (10,000) split 8000 train / 1000 valid / 1000 test with seed {split_seed}, "
-        f"{binarization} binarisation" + (f" (seed {binarize_seed})" if key is not None else "")
+        f"{binarization} binarisation"
+        + (f" (seed {binarize_seed})" if key is not None else "")
         + "; not the standard 50k/10k/10k binarised MNIST"
     )
     return BinarySplits(train, valid, test, desc)

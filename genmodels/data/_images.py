@@ -124,7 +124,7 @@ def load_mnist(path: str | Path, split: str = "t10k", layout: Layout = "NHW", *,
     return (out, labels.astype(np.int32)) if return_labels else out
 
 
-def binarize(images: Float[Array, "..."], key: PRNGKeyArray | None = None) -> Float[Array, "..."]:
+def binarize(images: Float[Array, ...], key: PRNGKeyArray | None = None) -> Float[Array, ...]:
     """{0, 1} float32 images from grey images in [-1, 1] with intensity ``p = (x + 1) / 2``.
 
     Without a key: ``p > 0.5`` (deterministic threshold). With a key: ``Bernoulli(p)`` (stochastic
@@ -163,5 +163,5 @@ def split(arrays: PyTree, sizes: tuple[int, ...] | int, *, seed: int = 0) -> lis
     bounds = np.cumsum((0, *sizes, n - sum(sizes)))
     return [
         jax.tree.unflatten(treedef, [np.asarray(a)[perm[lo:hi]] for a in leaves])
-        for lo, hi in zip(bounds[:-1], bounds[1:])
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=False)
     ]

@@ -19,7 +19,8 @@ applies it at the boundary of the samplers, the likelihood and the losses.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -67,18 +68,18 @@ class PathDenoiser(eqx.Module, AbstractDenoiserModel):
             )
         self.fn, self.path, self.parameterization = fn, path, parameterization
 
-    def denoise(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+    def denoise(self, x: Float[Array, batch * dims], sigma, labels=None) -> Float[Array, batch * dims]:
         _no_labels(labels, type(self).__name__)
         t = jnp.asarray(self.path.inverse_sigma(sigma), dtype=x.dtype)
         x_t = x * rows(self.path.scale(t), x)
         return self.parameterization.to_x0(self.path, t, x_t, self.fn(x_t, t))
 
-    def __call__(self, x: Float[Array, "batch *dims"], sigma) -> Float[Array, "batch *dims"]:
+    def __call__(self, x: Float[Array, batch * dims], sigma) -> Float[Array, batch * dims]:
         return self.denoise(x, sigma)
 
 
 class _PathDenoiserWithLimit(PathDenoiser, HasLimitAtInfinity):
-    def at_infinity(self, eps: Float[Array, "batch *dims"], labels=None) -> Float[Array, "batch *dims"]:
+    def at_infinity(self, eps: Float[Array, batch * dims], labels=None) -> Float[Array, batch * dims]:
         """lim_{sigma -> inf} D(sigma eps, sigma): the predictor evaluated at t_max on x_t = b(t_max) eps."""
         _no_labels(labels, type(self).__name__)
         t = jnp.asarray(self.path.t_max, dtype=eps.dtype)

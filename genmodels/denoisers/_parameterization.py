@@ -36,18 +36,26 @@ class AbstractParameterization(eqx.Module):
 
     @abc.abstractmethod
     def target(
-        self, path: AbstractPath, t: Float[Array, " batch"], x0: Float[Array, "batch *dims"], eps: Float[Array, "batch *dims"]
-    ) -> Float[Array, "batch *dims"]:
+        self,
+        path: AbstractPath,
+        t: Float[Array, " batch"],
+        x0: Float[Array, batch * dims],
+        eps: Float[Array, batch * dims],
+    ) -> Float[Array, batch * dims]:
         """The regression target at x_t = a(t) x0 + b(t) eps."""
 
     @abc.abstractmethod
     def to_x0(
-        self, path: AbstractPath, t: Float[Array, " batch"], x_t: Float[Array, "batch *dims"], pred: Float[Array, "batch *dims"]
-    ) -> Float[Array, "batch *dims"]:
+        self,
+        path: AbstractPath,
+        t: Float[Array, " batch"],
+        x_t: Float[Array, batch * dims],
+        pred: Float[Array, batch * dims],
+    ) -> Float[Array, batch * dims]:
         """The clean estimate x0 from the prediction ``pred`` at (x_t, t)."""
 
 
-class DefinesLimit(abc.ABC):
+class DefinesLimit(abc.ABC):  # noqa: B024 - a marker: the capability has no method of its own
     """Marker: the conversion to x0 stays finite where a(t) = 0 (sigma = inf)."""
 
 

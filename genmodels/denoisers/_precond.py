@@ -128,7 +128,7 @@ class Preconditioned(eqx.Module):
     net: Callable
     precond: AbstractPreconditioning = EDMPrecond()
 
-    def __call__(self, x: Float[Array, "batch *dims"], sigma) -> Float[Array, "batch *dims"]:
+    def __call__(self, x: Float[Array, batch * dims], sigma) -> Float[Array, batch * dims]:
         sigma = jnp.broadcast_to(jnp.asarray(sigma, dtype=x.dtype), x.shape[:1])
         c_skip, c_out, c_in, c_noise = self.precond.coefficients(sigma)
         return rows(c_skip, x) * x + rows(c_out, x) * self.net(rows(c_in, x) * x, c_noise)

@@ -56,13 +56,13 @@ class ClassifierFree(eqx.Module, AbstractDenoiserModel):
     def _mix(self, uncond, cond):
         return uncond + self.scale.astype(uncond.dtype) * (cond - uncond)
 
-    def denoise(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+    def denoise(self, x: Float[Array, batch * dims], sigma, labels=None) -> Float[Array, batch * dims]:
         if labels is not None:
             raise ArgumentError("labels are fixed by ClassifierFree(model, labels, scale); pass none to its denoise.")
         labels = check_batch_labels(self.labels, x)
         return self._mix(denoise(self.model, x, sigma), denoise(self.model, x, sigma, labels))
 
-    def __call__(self, x: Float[Array, "batch *dims"], sigma) -> Float[Array, "batch *dims"]:
+    def __call__(self, x: Float[Array, batch * dims], sigma) -> Float[Array, batch * dims]:
         return self.denoise(x, sigma)
 
 

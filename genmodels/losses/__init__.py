@@ -20,49 +20,104 @@ A model with a learned loss weighting (``gm.protocols.HasLearnedWeighting``, EDM
 denoising losses on exp(-u(sigma)) L + u(sigma) per row.
 """
 
-from genmodels.losses._cfg import drop_labels as drop_labels, with_label_dropout as with_label_dropout
+from genmodels.losses._cfg import drop_labels as drop_labels
+from genmodels.losses._cfg import with_label_dropout as with_label_dropout
 from genmodels.losses._common import (
     LossAndMetrics as LossAndMetrics,
+)
+from genmodels.losses._common import (
     Reduction as Reduction,
+)
+from genmodels.losses._common import (
     split_batch as split_batch,
 )
 from genmodels.losses._dsm import (
     dsm_loss as dsm_loss,
+)
+from genmodels.losses._dsm import (
     edm_loss as edm_loss,
+)
+from genmodels.losses._dsm import (
     ncsn_loss as ncsn_loss,
+)
+from genmodels.losses._dsm import (
     ve_loss as ve_loss,
+)
+from genmodels.losses._dsm import (
     vp_loss as vp_loss,
 )
 from genmodels.losses._flow import (
     cfm_loss as cfm_loss,
+)
+from genmodels.losses._flow import (
     ot_cfm_loss as ot_cfm_loss,
+)
+from genmodels.losses._flow import (
     path_loss as path_loss,
+)
+from genmodels.losses._flow import (
     reflow_loss as reflow_loss,
+)
+from genmodels.losses._flow import (
     reflow_pairs as reflow_pairs,
+)
+from genmodels.losses._flow import (
     straightness as straightness,
 )
 from genmodels.losses._noise import (
     AbstractNoise as AbstractNoise,
+)
+from genmodels.losses._noise import (
     Constant as Constant,
+)
+from genmodels.losses._noise import (
     EDMWeighting as EDMWeighting,
+)
+from genmodels.losses._noise import (
     Ladder as Ladder,
+)
+from genmodels.losses._noise import (
     LikelihoodWeighting as LikelihoodWeighting,
+)
+from genmodels.losses._noise import (
     LogNormal as LogNormal,
+)
+from genmodels.losses._noise import (
     LogUniform as LogUniform,
+)
+from genmodels.losses._noise import (
     PathTime as PathTime,
+)
+from genmodels.losses._noise import (
     SigmaSquaredScore as SigmaSquaredScore,
+)
+from genmodels.losses._noise import (
     ncsn_sigmas as ncsn_sigmas,
 )
 from genmodels.losses._ot import (
     AbstractCoupling as AbstractCoupling,
+)
+from genmodels.losses._ot import (
     ExactCoupling as ExactCoupling,
+)
+from genmodels.losses._ot import (
     SinkhornCoupling as SinkhornCoupling,
+)
+from genmodels.losses._ot import (
     assignment as assignment,
+)
+from genmodels.losses._ot import (
     sinkhorn as sinkhorn,
+)
+from genmodels.losses._ot import (
     squared_distances as squared_distances,
 )
 from genmodels.losses._score import (
     Projection as Projection,
+)
+from genmodels.losses._score import (
     exact_score_matching_loss as exact_score_matching_loss,
+)
+from genmodels.losses._score import (
     ssm_loss as ssm_loss,
 )

@@ -23,8 +23,8 @@ summed ("sum") over its data dimensions. It sets the program, not a number in it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Callable, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 import jax.numpy as jnp
 from jaxtyping import Array, Float
@@ -104,7 +104,7 @@ def mean_over_dims(reduction: Reduction) -> bool:
     return _MEAN_OVER_DIMS[reduction]
 
 
-def row_error(diff: Float[Array, "batch *dims"], reduction: Reduction) -> Float[Array, " batch"]:
+def row_error(diff: Float[Array, batch * dims], reduction: Reduction) -> Float[Array, " batch"]:
     """Squared error per batch row: mean over the data dimensions ("mean") or their sum ("sum")."""
     axes = tuple(range(1, diff.ndim))
     reduce = jnp.mean if mean_over_dims(reduction) else jnp.sum
@@ -137,8 +137,7 @@ def kinds(model: Any) -> str:
 
 def refuse(model: Any, needed_by: str, wanted: str, hint: str) -> None:
     raise ProtocolError(
-        f"{needed_by} needs model to be {wanted}; got {type(model).__name__}, a gm.protocols "
-        f"{kinds(model)}. {hint}"
+        f"{needed_by} needs model to be {wanted}; got {type(model).__name__}, a gm.protocols {kinds(model)}. {hint}"
     )
 
 
@@ -149,7 +148,9 @@ def denoiser_model(model: Any, needed_by: str) -> AbstractDenoiserModel:
         return model
     if isinstance(model, MODEL_PROTOCOLS):
         refuse(
-            model, needed_by, "a gm.protocols.AbstractDenoiserModel (or a plain denoiser D(x, sigma))",
+            model,
+            needed_by,
+            "a gm.protocols.AbstractDenoiserModel (or a plain denoiser D(x, sigma))",
             "Denoising losses train a denoiser D(x, sigma) = E[x0 | x]; autoregressive models train with "
             "gm.autoregressive.nll_loss.",
         )

@@ -15,7 +15,8 @@ exp(-u) lambda ||D - x0||^2 + u per row, whose minimiser in u is the log of the 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +39,11 @@ from genmodels.protocols import AbstractDenoiserModel, HasLearnedWeighting
 
 
 def _dsm(
-    model: AbstractDenoiserModel, batch: Any, key: PRNGKeyArray, noise: AbstractNoise, weighting: Callable,
+    model: AbstractDenoiserModel,
+    batch: Any,
+    key: PRNGKeyArray,
+    noise: AbstractNoise,
+    weighting: Callable,
     reduction: Reduction,
 ) -> LossAndMetrics:
     x0, labels = split_batch(batch)

@@ -18,7 +18,8 @@ the flow is from straight lines.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -91,7 +92,9 @@ def resolve(model: Any, path: Any, parameterization: Any, needed_by: str) -> tup
         return _path_model(model, path, parameterization, needed_by)
     if isinstance(model, MODEL_PROTOCOLS):
         refuse(
-            model, needed_by, "a gm.protocols.AbstractPathModel (or a plain predictor fn(x_t, t))",
+            model,
+            needed_by,
+            "a gm.protocols.AbstractPathModel (or a plain predictor fn(x_t, t))",
             "A path loss regresses a network in a path's own coordinates; train a denoiser model with "
             "gm.losses.edm_loss / dsm_loss, or build gm.models.PathModel(net, path, parameterization).",
         )
@@ -137,8 +140,18 @@ def _fit_path(predict, path, parameterization, batch, key, *, coupling, sigma_mi
     if coupling is not None:
         x1 = coupling(k_pair, x0, x1)
     loss, err = _regress(
-        predict, path, parameterization, x0, x1, labels, k_t,
-        t_min=t_min, t_max=t_max, sigma_min=sigma_min, weighting=weighting, reduction=reduction,
+        predict,
+        path,
+        parameterization,
+        x0,
+        x1,
+        labels,
+        k_t,
+        t_min=t_min,
+        t_max=t_max,
+        sigma_min=sigma_min,
+        weighting=weighting,
+        reduction=reduction,
     )
     return finish(loss, {"mse": jnp.mean(err)})
 
@@ -180,8 +193,17 @@ def path_loss(
     """
     predict, path, parameterization = resolve(model, path, parameterization, "path_loss")
     return _fit_path(
-        predict, path, parameterization, batch, key, coupling=coupling, sigma_min=sigma_min,
-        t_min=t_min, t_max=t_max, weighting=weighting, reduction=reduction,
+        predict,
+        path,
+        parameterization,
+        batch,
+        key,
+        coupling=coupling,
+        sigma_min=sigma_min,
+        t_min=t_min,
+        t_max=t_max,
+        weighting=weighting,
+        reduction=reduction,
     )
 
 
@@ -201,8 +223,17 @@ def cfm_loss(
     ``EDMModel``) is a ProtocolError. Returns (loss, {"loss", "mse"})."""
     predict, path, parameterization = resolve(model, Linear(), Velocity(), "cfm_loss")
     return _fit_path(
-        predict, path, parameterization, batch, key, coupling=coupling, sigma_min=sigma_min,
-        t_min=None, t_max=None, weighting=None, reduction=reduction,
+        predict,
+        path,
+        parameterization,
+        batch,
+        key,
+        coupling=coupling,
+        sigma_min=sigma_min,
+        t_min=None,
+        t_max=None,
+        weighting=None,
+        reduction=reduction,
     )
 
 
@@ -266,8 +297,18 @@ def reflow_loss(
     labels = check_batch_labels(labels, x0)
     predict, path, parameterization = resolve(model, Linear(), Velocity(), "reflow_loss")
     loss, err = _regress(
-        predict, path, parameterization, x0, x1, labels, key,
-        t_min=None, t_max=None, sigma_min=0.0, weighting=None, reduction=reduction,
+        predict,
+        path,
+        parameterization,
+        x0,
+        x1,
+        labels,
+        key,
+        t_min=None,
+        t_max=None,
+        sigma_min=0.0,
+        weighting=None,
+        reduction=reduction,
     )
     return finish(loss, {"mse": jnp.mean(err)})
 

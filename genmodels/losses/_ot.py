@@ -42,7 +42,7 @@ from genmodels.errors import ArgumentError
 _PHASE_EPS = 0.25 * 0.2 ** np.arange(64, dtype=np.float64)
 
 
-def squared_distances(x: Float[Array, "n *dims"], y: Float[Array, "m *dims"]) -> Float[Array, "n m"]:
+def squared_distances(x: Float[Array, n * dims], y: Float[Array, m * dims]) -> Float[Array, "n m"]:
     """C_ij = ||x_i - y_j||^2 (rows flattened)."""
     x = x.reshape(x.shape[0], -1)
     y = y.reshape(y.shape[0], -1)
@@ -157,8 +157,6 @@ def assignment(
     return perm.at[rows_order].set(fill)
 
 
-
-
 # ---- couplings ----------------------------------------------------------------------------------------
 
 
@@ -170,13 +168,13 @@ class AbstractCoupling(eqx.Module):
 
     @abc.abstractmethod
     def pair(
-        self, key: PRNGKeyArray, x0: Float[Array, "batch *dims"], x1: Float[Array, "batch *dims"]
-    ) -> Float[Array, "batch *dims"]:
+        self, key: PRNGKeyArray, x0: Float[Array, batch * dims], x1: Float[Array, batch * dims]
+    ) -> Float[Array, batch * dims]:
         """The noise rows re-ordered (or re-drawn) to pair with the data rows."""
 
     def __call__(
-        self, key: PRNGKeyArray, x0: Float[Array, "batch *dims"], x1: Float[Array, "batch *dims"]
-    ) -> Float[Array, "batch *dims"]:
+        self, key: PRNGKeyArray, x0: Float[Array, batch * dims], x1: Float[Array, batch * dims]
+    ) -> Float[Array, batch * dims]:
         if x0.shape != x1.shape:
             raise ArgumentError(f"OT coupling needs data and noise of one shape, got {x0.shape} and {x1.shape}.")
         return self.pair(key, x0, x1)

@@ -16,7 +16,8 @@ independently (no batch statistics), as ``gm.nets`` do.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp

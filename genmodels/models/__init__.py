@@ -8,20 +8,44 @@
 * :func:`with_labels` -- fixes the labels of a class-conditional model (see also ``gm.guidance``).
 """
 
-from genmodels.models._common import denoise as denoise, score as score
-from genmodels.models._conditioning import Conditioned as Conditioned, with_labels as with_labels
-from genmodels.models._edm import EDMModel as EDMModel, ScoreModel as ScoreModel
-from genmodels.models._path import PathModel as PathModel, velocity as velocity
+from genmodels.models._common import denoise as denoise
+from genmodels.models._common import score as score
+from genmodels.models._conditioning import Conditioned as Conditioned
+from genmodels.models._conditioning import with_labels as with_labels
+from genmodels.models._edm import EDMModel as EDMModel
+from genmodels.models._edm import ScoreModel as ScoreModel
+from genmodels.models._path import PathModel as PathModel
+from genmodels.models._path import velocity as velocity
 from genmodels.protocols import (
     AbstractAutoregressiveModel as AbstractAutoregressiveModel,
+)
+from genmodels.protocols import (
     AbstractDenoiserModel as AbstractDenoiserModel,
+)
+from genmodels.protocols import (
     AbstractFlowMapModel as AbstractFlowMapModel,
+)
+from genmodels.protocols import (
     AbstractPathModel as AbstractPathModel,
+)
+from genmodels.protocols import (
     BlockScoring as BlockScoring,
+)
+from genmodels.protocols import (
     HasExactSamples as HasExactSamples,
+)
+from genmodels.protocols import (
     HasLearnedWeighting as HasLearnedWeighting,
+)
+from genmodels.protocols import (
     HasLimitAtInfinity as HasLimitAtInfinity,
+)
+from genmodels.protocols import (
     HasScore as HasScore,
+)
+from genmodels.protocols import (
     Incremental as Incremental,
+)
+from genmodels.protocols import (
     TakesSecondTime as TakesSecondTime,
 )

@@ -68,4 +68,3 @@ def score(model: Any, x: Array, sigma, labels=None) -> Array:
 def safe_sigma(sigma: Array) -> Array:
     """sigma with zeros replaced by 1 (for evaluating a network where the result is then discarded)."""
     return jnp.where(sigma > 0, sigma, jnp.ones_like(sigma))
-

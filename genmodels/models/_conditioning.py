@@ -17,7 +17,9 @@ def check_label_vector(labels: Any, name: str = "labels") -> Int[Array, " batch"
     """A 1-D integer array (one class per sample)."""
     labels = jnp.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer) or labels.ndim != 1:
-        raise ArgumentError(f"{name} must be a 1-D integer array (one per sample), got {labels.dtype}{tuple(labels.shape)}.")
+        raise ArgumentError(
+            f"{name} must be a 1-D integer array (one per sample), got {labels.dtype}{tuple(labels.shape)}."
+        )
     return labels
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float, Int
 
-from genmodels._arrays import rows
+from genmodels._arrays import number, rows
 from genmodels.denoisers import AbstractPreconditioning, EDMPrecond
-from genmodels._arrays import number
 from genmodels.errors import ArgumentTypeError
 from genmodels.models._common import call_net, safe_sigma, sigma_rows
 from genmodels.protocols import AbstractDenoiserModel, HasScore
@@ -35,7 +34,9 @@ class EDMModel(nnx.Module, AbstractDenoiserModel):
 
     def __init__(self, net: Callable, sigma_data: float = 0.5, precond: AbstractPreconditioning | None = None):
         if not callable(net):
-            raise ArgumentTypeError(f"net must be callable as net(x, noise_cond, labels=None), got {type(net).__name__}.")
+            raise ArgumentTypeError(
+                f"net must be callable as net(x, noise_cond, labels=None), got {type(net).__name__}."
+            )
         if precond is None:
             precond = EDMPrecond(sigma_data)
         elif not isinstance(precond, AbstractPreconditioning):
@@ -47,14 +48,14 @@ class EDMModel(nnx.Module, AbstractDenoiserModel):
         self.sigma_data = nnx.data(number("sigma_data", low=0.0)(sigma_data))
 
     def denoise(
-        self, x: Float[Array, "batch *dims"], sigma, labels: Int[Array, " batch"] | None = None
-    ) -> Float[Array, "batch *dims"]:
+        self, x: Float[Array, batch * dims], sigma, labels: Int[Array, " batch"] | None = None
+    ) -> Float[Array, batch * dims]:
         sigma = sigma_rows(sigma, x)
         c_skip, c_out, c_in, c_noise = self.precond.coefficients(safe_sigma(sigma))
         out = rows(c_skip, x) * x + rows(c_out, x) * call_net(self.net, rows(c_in, x) * x, c_noise, labels)
         return jnp.where((sigma > 0).reshape(sigma.shape + (1,) * (x.ndim - 1)), out, x)
 
-    def __call__(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+    def __call__(self, x: Float[Array, batch * dims], sigma, labels=None) -> Float[Array, batch * dims]:
         return self.denoise(x, sigma, labels)
 
 
@@ -68,23 +69,25 @@ class ScoreModel(nnx.Module, AbstractDenoiserModel, HasScore):
 
     def __init__(self, net: Callable, *, divide_by_sigma: bool = True):
         if not callable(net):
-            raise ArgumentTypeError(f"net must be callable as net(x, noise_cond, labels=None), got {type(net).__name__}.")
+            raise ArgumentTypeError(
+                f"net must be callable as net(x, noise_cond, labels=None), got {type(net).__name__}."
+            )
         self.net = net
         self.divide_by_sigma = bool(divide_by_sigma)
 
     def _raw(self, x, sigma, labels):
         return call_net(self.net, x, 0.25 * jnp.log(safe_sigma(sigma)), labels)
 
-    def score(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+    def score(self, x: Float[Array, batch * dims], sigma, labels=None) -> Float[Array, batch * dims]:
         sigma = sigma_rows(sigma, x)
         f = self._raw(x, sigma, labels)
         return f / rows(sigma, x) if self.divide_by_sigma else f
 
-    def denoise(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+    def denoise(self, x: Float[Array, batch * dims], sigma, labels=None) -> Float[Array, batch * dims]:
         sigma = sigma_rows(sigma, x)
         f = self._raw(x, sigma, labels)
         s = rows(sigma, x)
         return x + (s * f if self.divide_by_sigma else s**2 * f)
 
-    def __call__(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+    def __call__(self, x: Float[Array, batch * dims], sigma, labels=None) -> Float[Array, batch * dims]:
         return self.denoise(x, sigma, labels)

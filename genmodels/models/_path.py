@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -60,22 +60,22 @@ class PathModel(nnx.Module, AbstractPathModel):
         self.path = nnx.data(path)
         self.parameterization = nnx.data(parameterization)
 
-    def predict(self, x_t: Float[Array, "batch *dims"], t, labels=None) -> Float[Array, "batch *dims"]:
+    def predict(self, x_t: Float[Array, batch * dims], t, labels=None) -> Float[Array, batch * dims]:
         """The network's own prediction at (x_t, t); t a scalar or (batch,)."""
         return call_net(self.net, x_t, sigma_rows(t, x_t), labels)
 
     def _adapter(self, labels) -> PathDenoiser:
         return PathDenoiser(lambda x_t, t: self.predict(x_t, t, labels), self.path, self.parameterization)
 
-    def denoise(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+    def denoise(self, x: Float[Array, batch * dims], sigma, labels=None) -> Float[Array, batch * dims]:
         return self._adapter(labels).denoise(x, sigma_rows(sigma, x))
 
-    def __call__(self, x: Float[Array, "batch *dims"], sigma, labels=None) -> Float[Array, "batch *dims"]:
+    def __call__(self, x: Float[Array, batch * dims], sigma, labels=None) -> Float[Array, batch * dims]:
         return self.denoise(x, sigma, labels)
 
 
 class _PathModelWithLimit(PathModel, HasLimitAtInfinity):
-    def at_infinity(self, eps: Float[Array, "batch *dims"], labels=None) -> Float[Array, "batch *dims"]:
+    def at_infinity(self, eps: Float[Array, batch * dims], labels=None) -> Float[Array, batch * dims]:
         """lim_{sigma -> inf} D(sigma eps, sigma): the network at t_max on x_t = b(t_max) eps."""
         return self._adapter(labels).at_infinity(eps)
 

@@ -64,7 +64,9 @@ class NoiseEmbedding:
         if not isinstance(features, int) or isinstance(features, bool) or features < 2 or features % 2:
             raise ArgumentError(f"NoiseEmbedding features must be an even int >= 2, got {features!r}.")
         if not (0 < lo <= hi and math.isfinite(hi)):
-            raise ArgumentError(f"NoiseEmbedding needs 0 < min_freq <= max_freq < inf, got min_freq={lo}, max_freq={hi}.")
+            raise ArgumentError(
+                f"NoiseEmbedding needs 0 < min_freq <= max_freq < inf, got min_freq={lo}, max_freq={hi}."
+            )
 
     def __call__(self, c: Float[Array, " batch"]) -> Float[Array, "batch features"]:
         return sinusoidal_embedding(c, self.features, self.min_freq, self.max_freq)

@@ -95,7 +95,9 @@ class UNet(nnx.Module):
         if num_classes is not None:
             check_count("num_classes", num_classes)
         if attention and (base * mult[-1]) % num_heads:
-            raise ArgumentError(f"base * channel_mult[-1] = {base * mult[-1]} must be divisible by num_heads={num_heads}.")
+            raise ArgumentError(
+                f"base * channel_mult[-1] = {base * mult[-1]} must be divisible by num_heads={num_heads}."
+            )
         self.embedding = check_embedding(embedding)
         self.channels, self.levels, self.num_classes = channels, len(mult), num_classes
         emb = 4 * base

@@ -50,33 +50,33 @@ class AbstractPath(eqx.Module):
         """Largest time of the path (noise end), as :attr:`t_min`."""
 
     @abc.abstractmethod
-    def scale(self, t: ArrayLike) -> Float[Array, "..."]:
+    def scale(self, t: ArrayLike) -> Float[Array, ...]:
         """s(t), the scale applied to x0 + sigma eps."""
 
     @abc.abstractmethod
-    def sigma(self, t: ArrayLike) -> Float[Array, "..."]:
+    def sigma(self, t: ArrayLike) -> Float[Array, ...]:
         """sigma(t), the noise level in the scaled coordinates."""
 
     @abc.abstractmethod
-    def inverse_sigma(self, sigma: ArrayLike) -> Float[Array, "..."]:
+    def inverse_sigma(self, sigma: ArrayLike) -> Float[Array, ...]:
         """t such that sigma(t) = sigma (sigma may be inf where the path reaches pure noise)."""
 
-    def alpha(self, t: ArrayLike) -> Float[Array, "..."]:
+    def alpha(self, t: ArrayLike) -> Float[Array, ...]:
         """Coefficient of x0 in x_t: alpha(t) = s(t)."""
         return self.scale(t)
 
-    def noise_std(self, t: ArrayLike) -> Float[Array, "..."]:
+    def noise_std(self, t: ArrayLike) -> Float[Array, ...]:
         """Coefficient of eps in x_t: s(t) sigma(t), finite even where sigma(t) is infinite."""
         return self.scale(t) * self.sigma(t)
 
-    def scale_deriv(self, t: ArrayLike) -> Float[Array, "..."]:
+    def scale_deriv(self, t: ArrayLike) -> Float[Array, ...]:
         """ds/dt."""
         return _elementwise_derivative(self.scale, t)
 
-    def sigma_deriv(self, t: ArrayLike) -> Float[Array, "..."]:
+    def sigma_deriv(self, t: ArrayLike) -> Float[Array, ...]:
         """d sigma/dt."""
         return _elementwise_derivative(self.sigma, t)
 
-    def noise_std_deriv(self, t: ArrayLike) -> Float[Array, "..."]:
+    def noise_std_deriv(self, t: ArrayLike) -> Float[Array, ...]:
         """d (s sigma)/dt."""
         return _elementwise_derivative(self.noise_std, t)

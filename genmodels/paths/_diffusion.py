@@ -39,21 +39,21 @@ class VE(AbstractPath):
     def t_max(self) -> float:
         return 1.0
 
-    def scale(self, t: ArrayLike) -> Float[Array, "..."]:
+    def scale(self, t: ArrayLike) -> Float[Array, ...]:
         return jnp.ones_like(floating(t))
 
-    def sigma(self, t: ArrayLike) -> Float[Array, "..."]:
+    def sigma(self, t: ArrayLike) -> Float[Array, ...]:
         t = floating(t)
         return like(self.sigma_min, t) * like(self.sigma_max / self.sigma_min, t) ** t
 
-    def inverse_sigma(self, sigma: ArrayLike) -> Float[Array, "..."]:
+    def inverse_sigma(self, sigma: ArrayLike) -> Float[Array, ...]:
         sigma = floating(sigma)
         return jnp.log(sigma / like(self.sigma_min, sigma)) / jnp.log(like(self.sigma_max / self.sigma_min, sigma))
 
-    def scale_deriv(self, t: ArrayLike) -> Float[Array, "..."]:
+    def scale_deriv(self, t: ArrayLike) -> Float[Array, ...]:
         return jnp.zeros_like(floating(t))
 
-    def sigma_deriv(self, t: ArrayLike) -> Float[Array, "..."]:
+    def sigma_deriv(self, t: ArrayLike) -> Float[Array, ...]:
         t = floating(t)
         return self.sigma(t) * jnp.log(like(self.sigma_max / self.sigma_min, t))
 
@@ -85,34 +85,34 @@ class _BetaLinear(AbstractPath):
         b0, bd = like(self.beta_min, log_alpha), like(self.beta_max - self.beta_min, log_alpha)
         return (jnp.sqrt(like(self.beta_min**2, log_alpha) - 4.0 * bd * log_alpha) - b0) / bd
 
-    def scale(self, t: ArrayLike) -> Float[Array, "..."]:
+    def scale(self, t: ArrayLike) -> Float[Array, ...]:
         return jnp.exp(self._log_alpha(floating(t)))
 
 
 class VP(_BetaLinear):
     """Variance preserving: s(t) = alpha(t), sigma(t) = sqrt(1/alpha(t)^2 - 1) (EDM Table 1)."""
 
-    def sigma(self, t: ArrayLike) -> Float[Array, "..."]:
+    def sigma(self, t: ArrayLike) -> Float[Array, ...]:
         return jnp.sqrt(jnp.expm1(-2.0 * self._log_alpha(floating(t))))
 
-    def noise_std(self, t: ArrayLike) -> Float[Array, "..."]:
+    def noise_std(self, t: ArrayLike) -> Float[Array, ...]:
         return jnp.sqrt(-jnp.expm1(2.0 * self._log_alpha(floating(t))))
 
-    def inverse_sigma(self, sigma: ArrayLike) -> Float[Array, "..."]:
+    def inverse_sigma(self, sigma: ArrayLike) -> Float[Array, ...]:
         return self._t_from_log_alpha(-0.5 * jnp.log1p(floating(sigma) ** 2))
 
 
 class SubVP(_BetaLinear):
     """Sub-VP: x_t = alpha x0 + (1 - alpha^2) eps, so s = alpha and sigma = (1 - alpha^2) / alpha."""
 
-    def sigma(self, t: ArrayLike) -> Float[Array, "..."]:
+    def sigma(self, t: ArrayLike) -> Float[Array, ...]:
         la = self._log_alpha(floating(t))
         return -jnp.expm1(2.0 * la) * jnp.exp(-la)
 
-    def noise_std(self, t: ArrayLike) -> Float[Array, "..."]:
+    def noise_std(self, t: ArrayLike) -> Float[Array, ...]:
         return -jnp.expm1(2.0 * self._log_alpha(floating(t)))
 
-    def inverse_sigma(self, sigma: ArrayLike) -> Float[Array, "..."]:
+    def inverse_sigma(self, sigma: ArrayLike) -> Float[Array, ...]:
         sigma = floating(sigma)
         alpha = 2.0 / (sigma + jnp.sqrt(sigma**2 + 4.0))  # positive root of a^2 + sigma a - 1 = 0
         return self._t_from_log_alpha(jnp.log(alpha))
@@ -141,17 +141,17 @@ class EDM(AbstractPath):
     def t_max(self) -> Number:
         return self.sigma_max
 
-    def scale(self, t: ArrayLike) -> Float[Array, "..."]:
+    def scale(self, t: ArrayLike) -> Float[Array, ...]:
         return jnp.ones_like(floating(t))
 
-    def sigma(self, t: ArrayLike) -> Float[Array, "..."]:
+    def sigma(self, t: ArrayLike) -> Float[Array, ...]:
         return floating(t)
 
-    def inverse_sigma(self, sigma: ArrayLike) -> Float[Array, "..."]:
+    def inverse_sigma(self, sigma: ArrayLike) -> Float[Array, ...]:
         return floating(sigma)
 
-    def scale_deriv(self, t: ArrayLike) -> Float[Array, "..."]:
+    def scale_deriv(self, t: ArrayLike) -> Float[Array, ...]:
         return jnp.zeros_like(floating(t))
 
-    def sigma_deriv(self, t: ArrayLike) -> Float[Array, "..."]:
+    def sigma_deriv(self, t: ArrayLike) -> Float[Array, ...]:
         return jnp.ones_like(floating(t))

@@ -1,19 +1,30 @@
 """Samplers: immutable pytrees driven by ``gm.sample`` / ``gm.solve``. Every exported concrete sampler is
 parametrised over by the test suite."""
 
+from genmodels.samplers._adaptive import ODE as ODE
+from genmodels.samplers._adaptive import SDE as SDE
+from genmodels.samplers._ancestral import DDIM as DDIM
+from genmodels.samplers._ancestral import EulerAncestral as EulerAncestral
+from genmodels.samplers._autoregressive import Ancestral as Ancestral
 from genmodels.samplers._base import (
     AbstractDenoiserSampler as AbstractDenoiserSampler,
+)
+from genmodels.samplers._base import (
     AbstractSampler as AbstractSampler,
+)
+from genmodels.samplers._base import (
     AbstractStepSampler as AbstractStepSampler,
+)
+from genmodels.samplers._base import (
     Denoiser as Denoiser,
+)
+from genmodels.samplers._base import (
     Solution as Solution,
 )
-from genmodels.samplers._adaptive import ODE as ODE, SDE as SDE
+from genmodels.samplers._dpmsolver import DPMSolverPP2M as DPMSolverPP2M
+from genmodels.samplers._dpmsolver import DPMSolverPP3MSDE as DPMSolverPP3MSDE
 from genmodels.samplers._euler import Euler as Euler
 from genmodels.samplers._heun import Heun as Heun
-from genmodels.samplers._autoregressive import Ancestral as Ancestral
-from genmodels.samplers._ancestral import DDIM as DDIM, EulerAncestral as EulerAncestral
-from genmodels.samplers._dpmsolver import DPMSolverPP2M as DPMSolverPP2M, DPMSolverPP3MSDE as DPMSolverPP3MSDE
 from genmodels.samplers._langevin import AnnealedLangevin as AnnealedLangevin
 from genmodels.samplers._pc import PredictorCorrector as PredictorCorrector
 from genmodels.samplers._sde import EulerMaruyama as EulerMaruyama

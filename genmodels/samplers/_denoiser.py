@@ -41,14 +41,14 @@ class Denoiser(eqx.Module):
     def __init__(self, model, name: str = "model"):
         self.model = as_denoiser(model, name)
 
-    def __call__(self, x: Float[Array, "batch *dims"], sigma) -> Float[Array, "batch *dims"]:
+    def __call__(self, x: Float[Array, batch * dims], sigma) -> Float[Array, batch * dims]:
         return _check_output("the model", self.model.denoise(x, jnp.asarray(sigma, dtype=x.dtype)), x)
 
     @property
     def has_limit(self) -> bool:
         return isinstance(self.model, HasLimitAtInfinity)
 
-    def at_infinity(self, eps: Float[Array, "batch *dims"]) -> Float[Array, "batch *dims"]:
+    def at_infinity(self, eps: Float[Array, batch * dims]) -> Float[Array, batch * dims]:
         if not self.has_limit:  # the schedule's value is what cannot be served: a ValueError
             raise ArgumentError(
                 "the schedule starts at sigma = inf, but the model is not a gm.protocols.HasLimitAtInfinity "

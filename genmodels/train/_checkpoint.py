@@ -61,7 +61,9 @@ def _mismatch(info: dict, paths: list[str], shapes: list, dtypes: list) -> str:
         if info["shapes"][i] != shapes[i] or info["dtypes"][i] != dtypes[i]:
             return (f"array {path} is {tuple(info['shapes'][i])} {info['dtypes'][i]} in the checkpoint but "
                     f"{tuple(shapes[i])} {dtypes[i]} here")  # fmt: skip
-    return f"the checkpoint has more arrays ({info['num_leaves']}) than this run ({len(paths)}), from {stored[len(paths)]}"
+    return (
+        f"the checkpoint has more arrays ({info['num_leaves']}) than this run ({len(paths)}), from {stored[len(paths)]}"
+    )
 
 
 def leaves_digest(leaves: list) -> str:
@@ -109,8 +111,9 @@ class Checkpointer:
             "num_leaves": len(leaves),
             "paths": leaf_paths(tree),
             "shapes": [list(np.shape(x)) for x in stored.values()],
-            "dtypes": [str(x.dtype if isinstance(x, (jax.Array, np.ndarray)) else np.asarray(x).dtype)
-                       for x in stored.values()],
+            "dtypes": [
+                str(x.dtype if isinstance(x, (jax.Array, np.ndarray)) else np.asarray(x).dtype) for x in stored.values()
+            ],
             "digest": leaves_digest(leaves),
             "user": meta or {},
         }
@@ -176,4 +179,3 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
-

@@ -43,9 +43,7 @@ def init_distributed(
         return False
     if n is not None and n <= 1:
         return False
-    jax.distributed.initialize(
-        coordinator_address=address, num_processes=n, process_id=process_id, **kwargs
-    )
+    jax.distributed.initialize(coordinator_address=address, num_processes=n, process_id=process_id, **kwargs)
     return True
 
 

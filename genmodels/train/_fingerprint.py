@@ -69,7 +69,7 @@ def _walk(x: Any, path: str, owner: str, out: dict[str, str], depth: int) -> Non
             _walk(v, f"{path}.{k}", _owner(x.func), out, depth + 1)
     elif isinstance(x, types.FunctionType):
         out[path + "()"] = x.__qualname__
-        for name, cell in zip(x.__code__.co_freevars, x.__closure__ or ()):
+        for name, cell in zip(x.__code__.co_freevars, x.__closure__ or (), strict=False):
             try:
                 value = cell.cell_contents
             except ValueError:  # an empty cell
@@ -189,7 +189,7 @@ def _learning_rates(optimizer: Any) -> list[Any]:
             for v in x[:_MAX_ITEMS]:
                 visit(v, depth + 1)
         elif isinstance(x, types.FunctionType):
-            for name, cell in zip(x.__code__.co_freevars, x.__closure__ or ()):
+            for name, cell in zip(x.__code__.co_freevars, x.__closure__ or (), strict=False):
                 try:
                     value = cell.cell_contents
                 except ValueError:

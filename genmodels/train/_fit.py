@@ -74,7 +74,9 @@ def _as_key(key: Any) -> jax.Array:
             raise ArgumentError(f"key must be a single PRNG key, got a batch of shape {key.shape}.")
         return key
     if key.dtype != jnp.uint32 or key.shape != (2,):
-        raise ArgumentError(f"key must be jax.random.key(seed) or a raw uint32 key of shape (2,), got {key.dtype}{key.shape}.")
+        raise ArgumentError(
+            f"key must be jax.random.key(seed) or a raw uint32 key of shape (2,), got {key.dtype}{key.shape}."
+        )
     return jax.random.wrap_key_data(key)
 
 

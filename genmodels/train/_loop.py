@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from genmodels.data import AbstractDataset
 from genmodels.errors import ArgumentError, NonFiniteError, RunDirectoryError
@@ -105,8 +106,10 @@ class Loop:
                                   t_start=t_start, where=self._where)  # fmt: skip
         if self.run is not None and start < self.steps:
             self.metrics.emit({"step": start, "event": "resume" if self.latest is not None else "start"})
-        every = (self.checkpoints.every if self.run is not None else None,
-                 self.validation.every if self.validation is not None else None)
+        every = (
+            self.checkpoints.every if self.run is not None else None,
+            self.validation.every if self.validation is not None else None,
+        )
         pending: list[tuple[int, int, Any]] = []
         s = start
         while s < self.steps and not self.record.stopped:

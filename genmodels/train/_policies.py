@@ -106,7 +106,9 @@ class Validation:
         if value < rec.best_value:
             return ValidationRecord(value, step, 0, False), True
         bad = rec.bad_count + 1
-        return ValidationRecord(rec.best_value, rec.best_step, bad, self.patience is not None and bad >= self.patience), False
+        return ValidationRecord(
+            rec.best_value, rec.best_step, bad, self.patience is not None and bad >= self.patience
+        ), False
 
 
 @dataclasses.dataclass(frozen=True)

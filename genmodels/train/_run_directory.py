@@ -30,7 +30,13 @@ from typing import Any
 
 import jax
 
-from genmodels.errors import ArgumentError, ArgumentTypeError, RunDirectoryError, RunDirectoryLockedError, RunExistsError
+from genmodels.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    RunDirectoryError,
+    RunDirectoryLockedError,
+    RunExistsError,
+)
 from genmodels.train._files import atomic_write, tmp_path_of, write_json
 from genmodels.train._lock import LOCK_NAME, RunLock, new_job_id
 
