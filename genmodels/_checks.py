@@ -197,3 +197,18 @@ def check_n_dims(name: str, n: Any) -> int:
     Its message used to call every such size "the number of binary dimensions" (issue 9); it now names the
     argument only."""
     return check_count(name, n)
+
+
+def check_key(key: Any) -> None:
+    """One JAX PRNG key, typed (``jax.random.key``) or raw (``PRNGKey``: uint32 of shape (2,)); a batch of keys
+    or anything else is refused naming ``key``."""
+    typed = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    raw = isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.ndim >= 1 and key.shape[-1] == 2
+    if not (typed or raw):
+        raise ArgumentTypeError(f"key must be a JAX PRNG key (jax.random.key(seed) or PRNGKey(seed)), got {key!r}.")
+    batch = key.shape if typed else key.shape[:-1]
+    if batch:
+        raise ArgumentError(
+            f"key must be one PRNG key, got a batch of keys of shape {batch}. One key gives the whole batch of "
+            "samples (the shape's first entry); for one sample run per key, use jax.vmap over gm.sample."
+        )

@@ -34,7 +34,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, Shaped
 
 from genmodels._arrays import Count, RealScalar
-from genmodels._checks import check_count, check_finite, check_float_dtype, is_concrete
+from genmodels._checks import check_count, check_finite, check_float_dtype, check_key, is_concrete
 from genmodels.errors import ArgumentError, ArgumentTypeError, reraise_runtime_checks
 from genmodels.samplers._adaptive import (
     check_max_steps,
@@ -47,7 +47,6 @@ from genmodels.samplers._adaptive import (
     solver_nfe,
 )
 from genmodels.samplers._base import Denoiser
-from genmodels.samplers._driver import _check_key
 
 _FIRST_STEP_FRACTION = 1.0 / 64
 
@@ -244,7 +243,7 @@ def log_prob_result(
     check_sigma_range(sigma_min, sigma_max)
     check_tolerances(rtol, atol)
     check_solver(solver, sde=False, adaptive=True)
-    _check_key(key)
+    check_key(key)
     x = jnp.asarray(x)
     check_float_dtype("x", x)
     if x.ndim < 2:

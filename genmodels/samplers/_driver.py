@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from genmodels._checks import is_concrete
+from genmodels._checks import check_key, is_concrete
 from genmodels.errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -53,19 +53,6 @@ def _check_shape_arg(shape) -> tuple[int, ...]:
     if not all(d > 0 for d in dims):
         raise ArgumentError(msg)
     return dims
-
-
-def _check_key(key) -> None:
-    typed = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-    raw = isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.ndim >= 1 and key.shape[-1] == 2
-    if not (typed or raw):
-        raise ArgumentTypeError(f"key must be a JAX PRNG key (jax.random.key(seed) or PRNGKey(seed)), got {key!r}.")
-    batch = key.shape if typed else key.shape[:-1]
-    if batch:
-        raise ArgumentError(
-            f"key must be one PRNG key, got a batch of keys of shape {batch}. One key gives the whole batch of "
-            "samples (the shape's first entry); for one sample run per key, use jax.vmap over gm.sample."
-        )
 
 
 def _check_model(model) -> None:
@@ -193,7 +180,7 @@ def solve(
     _check_model(model)
     if not isinstance(sampler, AbstractSampler):
         raise ArgumentTypeError(f"sampler must be a genmodels sampler (gm.samplers.*), got {type(sampler).__name__}.")
-    _check_key(key)
+    check_key(key)
     shape = _check_shape_arg(shape)
     if not isinstance(save_trajectory, bool):
         raise ArgumentTypeError(f"save_trajectory must be a bool, got {save_trajectory!r}.")

@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
 
-from genmodels._checks import check_count
+from genmodels._checks import check_count, check_key
 from genmodels.data import AbstractDataset, check_batch
 from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.train._checkpoint import host_array
@@ -67,17 +66,8 @@ def params_digest(model: nnx.Module | Any) -> str:
 
 
 def _as_key(key: Any) -> jax.Array:
-    if not isinstance(key, jax.Array):
-        raise ArgumentTypeError(f"key must be a JAX PRNG key (jax.random.key(seed)), got {type(key).__name__}.")
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ArgumentError(f"key must be a single PRNG key, got a batch of shape {key.shape}.")
-        return key
-    if key.dtype != jnp.uint32 or key.shape != (2,):
-        raise ArgumentError(
-            f"key must be jax.random.key(seed) or a raw uint32 key of shape (2,), got {key.dtype}{key.shape}."
-        )
-    return jax.random.wrap_key_data(key)
+    check_key(key)
+    return key if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else jax.random.wrap_key_data(key)
 
 
 def _check_types(**values: tuple[Any, type | tuple[type, ...]]) -> None:
