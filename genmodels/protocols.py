@@ -25,6 +25,7 @@ Denoiser models (EDM coordinates x = x0 + sigma eps; sigma a scalar or one value
 * :class:`AbstractDenoiserModel` -- ``denoise(x, sigma, labels=None) = E[x0 | x]``.
 * :class:`HasLimitAtInfinity` -- ``at_infinity(eps, labels=None) = lim_{sigma->inf} D(sigma eps, sigma)``.
 * :class:`HasScore` -- ``score(x, sigma, labels=None) = grad_x log p_sigma(x)`` computed natively.
+* :class:`HasEvaluationCount` -- ``evaluations(sigma)``: network evaluations per ``denoise`` call (guidance).
 * :class:`HasExactSamples` -- ``sample(key, n)``: exact samples (analytic targets).
 * :class:`HasLearnedWeighting` -- ``log_variance(sigma)``: EDM2's learned uncertainty u(sigma); the loss
   becomes ``exp(-u) L + u`` (Karras et al. 2024, Eq. 21).
@@ -62,6 +63,7 @@ __all__ = [
     "AbstractFlowMapModel",
     "AbstractPathModel",
     "BlockScoring",
+    "HasEvaluationCount",
     "HasExactSamples",
     "HasLearnedWeighting",
     "HasLimitAtInfinity",
@@ -95,6 +97,17 @@ class HasLimitAtInfinity(abc.ABC):
         self, eps: Float[Array, batch * dims], labels: Int[Array, " batch"] | None = None
     ) -> Float[Array, batch * dims]:
         """lim_{sigma -> inf} D(sigma eps, sigma) for standard-normal ``eps``."""
+
+
+class HasEvaluationCount(abc.ABC):
+    """Capability: one ``denoise`` call costs a known number of network evaluations, which may depend on the
+    noise level (classifier-free guidance costs two, or one outside its guidance interval). The samplers count
+    ``Solution.nfe`` in network evaluations with it; a model without it costs one per call. Guidance wrappers
+    implement it; it is not forwarded by other wrappers (wrap the guided model last)."""
+
+    @abc.abstractmethod
+    def evaluations(self, sigma: Float[Array, ""]) -> Int[Array, ""]:
+        """Network evaluations (int32 scalar) made by one ``denoise`` call at the scalar noise level ``sigma``."""
 
 
 class HasScore(abc.ABC):

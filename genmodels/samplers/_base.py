@@ -21,6 +21,7 @@ static field, and so is ``start_at_infinity`` (whether the first step is the lim
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -122,6 +123,11 @@ class AbstractDenoiserSampler(AbstractSampler):
             check_float_dtype("noise", noise)
             noise = check_finite("noise", noise, "pass standard-normal noise of the requested shape")
         return self.integrate(Denoiser(model), noise, key_run, save_trajectory)
+
+
+def unit_cost(sigma: Any) -> Int[Array, ""]:
+    """One network evaluation per denoiser call, at any noise level (the default of ``step_nfe``)."""
+    return jnp.asarray(1, jnp.int32)
 
 
 def known_to_be(value: Any, target: float) -> bool:
@@ -229,9 +235,12 @@ class AbstractStepSampler(AbstractDenoiserSampler):
     def step(self, denoiser: Denoiser, i: Int[Array, ""], x: Array, state: Any, key: PRNGKeyArray) -> tuple[Array, Any]:
         """Move x from ``sigmas[i]`` to ``sigmas[i + 1]``; returns (x, state)."""
 
-    def step_nfe(self, i: Int[Array, ""]) -> Int[Array, ""]:
-        """Denoiser calls made by step i (default 1)."""
-        return jnp.asarray(1, jnp.int32)
+    def step_nfe(self, i: Int[Array, ""], evaluations: Callable[[Any], Int[Array, ""]] = unit_cost) -> Int[Array, ""]:
+        """Network evaluations made by step i: the sum of ``evaluations(sigma)`` over the noise levels at which
+        the step calls the denoiser (default: one call, at ``sigmas[i]``). ``evaluations`` is the model's cost
+        per call (``Denoiser.evaluations``; 1 for a plain model, so the default counts denoiser calls). A
+        sampler whose step calls the denoiser elsewhere or more than once overrides this."""
+        return evaluations(self.sigmas[i])
 
     def _in_dtype(self, dtype) -> AbstractStepSampler:
         """This sampler with every float leaf (schedule, eta, ...) in ``dtype`` (so the scan carry keeps
@@ -260,10 +269,11 @@ class AbstractStepSampler(AbstractDenoiserSampler):
             x, state, nfe, bad = carry
             x, state = sampler.step(denoiser, i, x, state, jax.random.fold_in(key, i))
             bad = _first_nonfinite(x, bad, i + 1)  # the state after step i is trajectory row i + 1
-            return (x, state, nfe + sampler.step_nfe(i), bad), (x if save_trajectory else None)
+            return (x, state, nfe + sampler.step_nfe(i, denoiser.evaluations), bad), (x if save_trajectory else None)
 
         steps = jnp.arange(first, self.num_steps)
-        (x, _, nfe, bad), traj = jax.lax.scan(body, (x, state, jnp.asarray(first, jnp.int32), bad), steps)
+        nfe0 = denoiser.evaluations(sig[0]) if self.start_at_infinity else jnp.asarray(0, jnp.int32)
+        (x, _, nfe, bad), traj = jax.lax.scan(body, (x, state, nfe0, bad), steps)
         if not save_trajectory:
             return Solution(x, nfe, first_nonfinite=bad)
         trajectory = jnp.concatenate(head + [traj], axis=0)

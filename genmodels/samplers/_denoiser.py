@@ -11,11 +11,11 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from genmodels.denoisers import as_denoiser
 from genmodels.errors import ArgumentError
-from genmodels.protocols import AbstractDenoiserModel, HasLimitAtInfinity
+from genmodels.protocols import AbstractDenoiserModel, HasEvaluationCount, HasLimitAtInfinity
 
 
 def _check_output(what: str, out, like: Array) -> Array:
@@ -43,6 +43,13 @@ class Denoiser(eqx.Module):
 
     def __call__(self, x: Float[Array, batch * dims], sigma) -> Float[Array, batch * dims]:
         return _check_output("the model", self.model.denoise(x, jnp.asarray(sigma, dtype=x.dtype)), x)
+
+    def evaluations(self, sigma) -> Int[Array, ""]:
+        """Network evaluations of one call at the scalar ``sigma``: the model's own count for a
+        ``gm.protocols.HasEvaluationCount`` (guidance), else 1. ``Solution.nfe`` sums these."""
+        if isinstance(self.model, HasEvaluationCount):
+            return jnp.asarray(self.model.evaluations(jnp.asarray(sigma)), jnp.int32)
+        return jnp.asarray(1, jnp.int32)
 
     @property
     def has_limit(self) -> bool:

@@ -12,7 +12,7 @@ from jaxtyping import Array, Float
 
 from genmodels._checks import check_positive, is_concrete
 from genmodels.errors import ArgumentError
-from genmodels.samplers._base import AbstractStepSampler, float_param, known_to_be
+from genmodels.samplers._base import AbstractStepSampler, float_param, known_to_be, unit_cost
 
 
 class Heun(AbstractStepSampler):
@@ -59,10 +59,14 @@ class Heun(AbstractStepSampler):
     def deterministic(self) -> bool:
         return known_to_be(self.s_churn, 0) or known_to_be(self.s_noise, 0)
 
+    def _gamma(self, sigma):
+        """EDM's churn factor at ``sigma``: min(s_churn / N, sqrt(2) - 1) inside [s_tmin, s_tmax], else 0."""
+        in_range = (sigma >= self.s_tmin) & (sigma <= self.s_tmax)
+        return jnp.where(in_range, jnp.minimum(self.s_churn / self.num_steps, math.sqrt(2.0) - 1.0), 0.0)
+
     def step(self, denoiser, i, x, state, key):
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
-        in_range = (sigma >= self.s_tmin) & (sigma <= self.s_tmax)
-        gamma = jnp.where(in_range, jnp.minimum(self.s_churn / self.num_steps, math.sqrt(2.0) - 1.0), 0.0)
+        gamma = self._gamma(sigma)
         sigma_hat = sigma * (1.0 + gamma)
 
         def churn(x):  # sqrt(sigma_hat^2 - sigma^2) written so that it is exactly 0 for gamma = 0
@@ -79,5 +83,8 @@ class Heun(AbstractStepSampler):
 
         return jax.lax.cond(sigma_next > 0, correct, lambda x_euler: x_euler, x_euler), state
 
-    def step_nfe(self, i):
-        return jnp.where(self.sigmas[i + 1] > 0, 2, 1).astype(jnp.int32)
+    def step_nfe(self, i, evaluations=unit_cost):
+        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
+        gamma = self._gamma(sigma)
+        second = jnp.where(sigma_next > 0, evaluations(jnp.where(sigma_next > 0, sigma_next, sigma)), 0)
+        return (evaluations(sigma * (1.0 + gamma)) + second).astype(jnp.int32)

@@ -10,7 +10,7 @@ from jaxtyping import Array, Float
 
 from genmodels._checks import check_count, check_positive, is_concrete
 from genmodels.errors import ArgumentError
-from genmodels.samplers._base import AbstractStepSampler, count_param, float_param
+from genmodels.samplers._base import AbstractStepSampler, count_param, float_param, unit_cost
 
 
 class AnnealedLangevin(AbstractStepSampler):
@@ -89,6 +89,8 @@ class AnnealedLangevin(AbstractStepSampler):
         )
         return x, state
 
-    def step_nfe(self, i):
-        start = jnp.where(i == self._first, self.steps_per_level, 0)
-        return (start + jnp.where(self.sigmas[i + 1] > 0, self.steps_per_level, 1)).astype(jnp.int32)
+    def step_nfe(self, i, evaluations=unit_cost):
+        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
+        start = jnp.where(i == self._first, self.steps_per_level * evaluations(sigma), 0)
+        later = jnp.where(sigma_next > 0, self.steps_per_level * evaluations(sigma_next), evaluations(sigma))
+        return (start + later).astype(jnp.int32)

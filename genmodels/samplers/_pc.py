@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from genmodels._checks import check_count, check_known, check_positive
-from genmodels.samplers._base import AbstractStepSampler, count_param, float_param
+from genmodels.samplers._base import AbstractStepSampler, count_param, float_param, unit_cost
 
 
 def _row_norms(v: Array) -> Array:
@@ -85,5 +85,5 @@ class PredictorCorrector(AbstractStepSampler):
         x_mean = x + var * score(x)
         return jnp.where(sigma_next > 0, x_mean + jnp.sqrt(var) * z, x_mean), state
 
-    def step_nfe(self, i):
-        return jnp.asarray(self.corrector_steps + 1, jnp.int32)
+    def step_nfe(self, i, evaluations=unit_cost):
+        return (self.corrector_steps + 1) * evaluations(self.sigmas[i])
