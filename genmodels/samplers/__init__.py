@@ -26,5 +26,9 @@ from genmodels.samplers._dpmsolver import DPMSolverPP3MSDE as DPMSolverPP3MSDE
 from genmodels.samplers._euler import Euler as Euler
 from genmodels.samplers._heun import Heun as Heun
 from genmodels.samplers._langevin import AnnealedLangevin as AnnealedLangevin
+from genmodels.samplers._multistep import AbstractMultistepSampler as AbstractMultistepSampler
+from genmodels.samplers._multistep import AbstractWarmStart as AbstractWarmStart
+from genmodels.samplers._multistep import LowerOrderStart as LowerOrderStart
+from genmodels.samplers._multistep import RungeKuttaStart as RungeKuttaStart
 from genmodels.samplers._pc import PredictorCorrector as PredictorCorrector
 from genmodels.samplers._sde import EulerMaruyama as EulerMaruyama
