@@ -114,9 +114,9 @@ def fit(
     written and how steps run.
 
     Raises:
-        NonFiniteLossError naming the step whose loss or gradient was not finite; that update is discarded
-        and nothing is written after it (earlier checkpoints stay). RunDirectoryLockedError when another
-        job holds ``run_dir``.
+        NonFiniteLossError: naming the step whose loss or gradient was not finite; that update is
+            discarded and nothing is written after it (earlier checkpoints stay).
+        RunDirectoryLockedError: when another job holds ``run_dir``.
     """
     t_start = time.perf_counter()
     if not isinstance(model, nnx.Module):
