@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
-from genmodels._arrays import rows
 from genmodels.errors import ArgumentError, ArgumentTypeError
 from genmodels.protocols import AbstractDenoiserModel, HasExactSamples, HasLimitAtInfinity, HasScore
 
@@ -95,13 +94,32 @@ class GaussianMixture(eqx.Module, AbstractDenoiserModel, HasScore, HasLimitAtInf
                     f"sigma must be a scalar or have one value per row, shape {tuple(x.shape[:-1])}, got {shape}."
                 )
 
+    def _precisions(self, x, sigma):
+        """P = 1 / (s^2 + sigma^2): (K, dim) for a scalar sigma, (*batch, K, dim) for one sigma per row."""
+        sigma = jnp.asarray(sigma, dtype=jnp.result_type(x, self.means))
+        sig2 = sigma**2 if sigma.ndim == 0 else (sigma**2)[..., None, None]
+        return 1.0 / (self.stds**2 + sig2), sig2
+
     def _component_log_probs(self, x, sigma):
-        """log w_k + log N(x; mu_k, s_k^2 + sigma^2), shape (..., K), and the variances (..., K, dim)."""
+        """log w_k + log N(x; mu_k, diag(s_k^2 + sigma^2)), shape (..., K), the precisions P and sigma^2.
+
+        For a scalar sigma the quadratic form is expanded, sum_d (x_d - mu_kd)^2 P_kd =
+        (x - c)^2 @ P^T - 2 (x - c) @ ((mu - c) P)^T + sum_d (mu_kd - c_d)^2 P_kd, two (batch, dim) x (dim, K)
+        products and no (batch, K, dim) array; c (the mean of the means) keeps the cancellation small. One
+        sigma per row makes P itself (batch, K, dim), and the direct form is used.
+        """
         self._check(x, sigma)
-        var = self.stds**2 + rows(sigma, x)[..., None] ** 2
-        diff = x[..., None, :] - self.means
-        lp = -0.5 * jnp.sum(diff**2 / var + jnp.log(2 * jnp.pi * var), axis=-1)
-        return self.log_weights + lp, var, diff
+        prec, sig2 = self._precisions(x, sigma)
+        if prec.ndim == 2:
+            centre = jnp.mean(self.means, axis=0)
+            xc, mc = x - centre, self.means - centre
+            mp = mc * prec
+            quad = (xc * xc) @ prec.T - 2.0 * (xc @ mp.T) + jnp.sum(mc * mp, axis=-1)
+        else:
+            quad = jnp.sum((x[..., None, :] - self.means) ** 2 * prec, axis=-1)
+        log_det = jnp.sum(jnp.log(prec), axis=-1)  # log det of the precision, (K,) or (..., K)
+        lp = self.log_weights - 0.5 * (quad - log_det + self.dim * jnp.log(2 * jnp.pi))
+        return lp, prec, sig2
 
     def log_prob(self, x: Float[Array, "*batch dim"], sigma: ArrayLike = 0.0) -> Float[Array, "*batch"]:
         """log p_sigma(x), the density of x0 + sigma eps (sigma scalar or one per batch row)."""
@@ -111,21 +129,24 @@ class GaussianMixture(eqx.Module, AbstractDenoiserModel, HasScore, HasLimitAtInf
         return jax.nn.logsumexp(lp, axis=-1)
 
     def score(self, x: Float[Array, "*batch dim"], sigma: ArrayLike = 0.0, labels=None) -> Float[Array, "*batch dim"]:
-        """grad_x log p_sigma(x) = sum_k r_k (mu_k - x) / (s_k^2 + sigma^2)."""
+        """grad_x log p_sigma(x) = sum_k r_k (mu_k - x) P_k = r @ (mu P) - x (r @ P), with P = 1 / (s^2 + sigma^2)."""
         x = jnp.asarray(x)
         self._check(x, sigma, labels)
-        lp, var, diff = self._component_log_probs(x, sigma)
-        r = jax.nn.softmax(lp, axis=-1)[..., None]
-        return jnp.sum(r * (-diff / var), axis=-2)
+        lp, prec, _ = self._component_log_probs(x, sigma)
+        r = jax.nn.softmax(lp, axis=-1)
+        return _mix_rows(r, self.means * prec) - x * _mix_rows(r, prec)
 
     def denoise(self, x: Float[Array, "*batch dim"], sigma: ArrayLike, labels=None) -> Float[Array, "*batch dim"]:
-        """E[x0 | x0 + sigma eps = x] by Tweedie's formula (exact at sigma = 0: returns x)."""
+        """E[x0 | x0 + sigma eps = x] by Tweedie's formula (exact at sigma = 0: returns x).
+
+        sum_k r_k [mu_k + a_k (x - mu_k)] = x (r @ a) + r @ b with a = s^2 P and b = mu sigma^2 P: (batch, K) x
+        (K, dim) products for a scalar sigma.
+        """
         x = jnp.asarray(x)
         self._check(x, sigma, labels)
-        lp, var, diff = self._component_log_probs(x, sigma)
-        r = jax.nn.softmax(lp, axis=-1)[..., None]
-        post = self.means + (self.stds**2 / var) * diff
-        return jnp.sum(r * post, axis=-2)
+        lp, prec, sig2 = self._component_log_probs(x, sigma)
+        r = jax.nn.softmax(lp, axis=-1)
+        return x * _mix_rows(r, self.stds**2 * prec) + _mix_rows(r, self.means * (sig2 * prec))
 
     def __call__(self, x: Float[Array, "*batch dim"], sigma: ArrayLike) -> Float[Array, "*batch dim"]:
         return self.denoise(x, sigma)
@@ -146,6 +167,13 @@ class GaussianMixture(eqx.Module, AbstractDenoiserModel, HasScore, HasLimitAtInf
         """Index of the most responsible component of each x (at sigma = 0)."""
         lp, _, _ = self._component_log_probs(jnp.asarray(x), 0.0)
         return jnp.argmax(lp, axis=-1)
+
+
+def _mix_rows(r: Float[Array, "*batch K"], coef: Float[Array, "*#batch K dim"]) -> Float[Array, "*batch dim"]:
+    """sum_k r_k coef_k: one (batch, K) x (K, dim) product when coef is shared by all rows."""
+    if coef.ndim == 2:
+        return r @ coef
+    return jnp.einsum("...k,...kd->...d", r, coef)
 
 
 def DiagonalGaussian(mean: ArrayLike, std: ArrayLike) -> GaussianMixture:
