@@ -21,11 +21,21 @@ from genmodels.samplers._base import (
 from genmodels.samplers._base import (
     Solution as Solution,
 )
+from genmodels.samplers._dpmpp_2m_sde import AbstractSolverType as AbstractSolverType
+from genmodels.samplers._dpmpp_2m_sde import DPMSolverPP2MSDE as DPMSolverPP2MSDE
+from genmodels.samplers._dpmpp_2m_sde import HeunType as HeunType
+from genmodels.samplers._dpmpp_2m_sde import MidpointType as MidpointType
+from genmodels.samplers._dpmpp_2s import DPMSolverPP2S as DPMSolverPP2S
+from genmodels.samplers._dpmpp_3m import DPMSolverPP3M as DPMSolverPP3M
+from genmodels.samplers._dpmsolver import AbstractDPMCoefficients as AbstractDPMCoefficients
+from genmodels.samplers._dpmsolver import CorrectedCoefficients as CorrectedCoefficients
 from genmodels.samplers._dpmsolver import DPMSolverPP2M as DPMSolverPP2M
 from genmodels.samplers._dpmsolver import DPMSolverPP3MSDE as DPMSolverPP3MSDE
+from genmodels.samplers._dpmsolver import PublishedCoefficients as PublishedCoefficients
 from genmodels.samplers._euler import Euler as Euler
 from genmodels.samplers._heun import Heun as Heun
 from genmodels.samplers._langevin import AnnealedLangevin as AnnealedLangevin
+from genmodels.samplers._lms import LMS as LMS
 from genmodels.samplers._multistep import AbstractMultistepSampler as AbstractMultistepSampler
 from genmodels.samplers._multistep import AbstractWarmStart as AbstractWarmStart
 from genmodels.samplers._multistep import LowerOrderStart as LowerOrderStart
