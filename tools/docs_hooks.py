@@ -34,12 +34,20 @@ def _block(text: str, lang: str = "text") -> str:
 
 def _outputs(cell: dict, name: str, images: dict[str, bytes]) -> list[str]:
     """Markdown for a code cell's stored outputs; PNG figures are added to ``images`` (path -> bytes)."""
-    parts = []
+    parts, stream = [], []  # consecutive stream outputs (one per flush) read as one block
+
+    def flush():
+        if stream:
+            parts.append(_block("".join(stream)))
+            stream.clear()
+
     for out in cell.get("outputs", []):
         kind = out.get("output_type")
         if kind == "stream":
-            parts.append(_block(_text(out["text"])))
-        elif kind in ("display_data", "execute_result"):
+            stream.append(_text(out["text"]))
+            continue
+        flush()
+        if kind in ("display_data", "execute_result"):
             data = out.get("data", {})
             if "image/png" in data:
                 file = f"{name}/figure-{len(images) + 1}.png"
@@ -49,6 +57,7 @@ def _outputs(cell: dict, name: str, images: dict[str, bytes]) -> list[str]:
                 parts.append(_block(_text(data["text/plain"])))
         elif kind == "error":
             parts.append(_block("\n".join(out.get("traceback", [])) or out.get("evalue", "")))
+    flush()
     return parts
 
 
@@ -89,15 +98,19 @@ def on_files(files, config, **kwargs):
     return files
 
 
-_ROLE = re.compile(r":(?:class|func|meth|attr|mod|obj|data|exc|const|ref):`~?([^`]+)`")
+_ROLE = re.compile(r":(?:class|func|meth|attr|mod|obj|data|exc|const|ref):`(~?)([^`]+)`")
 _LITERAL = re.compile(r"(?<=\S)::$", re.MULTILINE)  # "text::" before an indented block reads "text:"
 _LONE_LITERAL = re.compile(r"^(\s*)::$", re.MULTILINE)
+# "s_churn: >= 0, ..." or a line opening with ">=": plain text, not a markdown block quote
+_QUOTE = re.compile(r"^(\s*(?:[\w*, ]+:\s+)?)>(?!>>)", re.MULTILINE)
 
 
 def rst_to_markdown(text: str) -> str:
-    """Replace reST roles by code spans and ``::`` literal-block markers by a colon (or nothing)."""
-    text = _ROLE.sub(lambda m: f"``{m.group(1)}``", text)
+    """Replace reST roles by code spans and ``::`` literal-block markers by a colon (or nothing), and escape
+    a ``>`` that opens a line or an entry's description (markdown would read a block quote)."""
+    text = _ROLE.sub(lambda m: f"``{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}``", text)
     text = _LONE_LITERAL.sub(r"\1", text)
+    text = _QUOTE.sub(r"\1\\>", text)
     return _LITERAL.sub(":", text)
 
 
