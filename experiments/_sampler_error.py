@@ -155,6 +155,16 @@ def run_fits(config: Config, log) -> list[dict]:
     return rows
 
 
+def run_diff_sampler_protocol(config: Config, log) -> dict:
+    """diff-sampler's solver and schedule choices (``_sampler_error_protocol``) on the 64-D digits mixture."""
+    from experiments import _sampler_error_protocol as protocol
+
+    target = make_target("digits-64", jax.random.key(config.seed))
+    noise = jax.random.normal(jax.random.key(config.seed + 2000), (config.error_batch, 64), jnp.float64)
+    rows = protocol.run_protocol(target, noise, log)
+    return {"target": "digits-64", "rows": rows, "agreement": protocol.rank_agreement(rows)}
+
+
 def run(config: Config, out: Path, *, quiet: bool = False) -> dict:
     """Every target (``config.targets``) and the schedule fits; writes results.json, results.md, PNGs."""
     from experiments import _sampler_error_report as report
@@ -170,6 +180,8 @@ def run(config: Config, out: Path, *, quiet: bool = False) -> dict:
     results = {"config": {k: v for k, v in vars(config).items()}, "sigma_min": SIGMA_MIN, "sigma_max": SIGMA_MAX,
                "targets": [run_target(config, t, log) for t in config.targets],
                "fits": run_fits(config, log) if config.fit_samplers else []}  # fmt: skip
+    if config.diff_sampler_protocol:
+        results["diff_sampler_protocol"] = run_diff_sampler_protocol(config, log)
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     report.write(results, out)
     if not quiet:

@@ -58,6 +58,11 @@ def markdown(results: dict) -> str:
                 "| sampler | NFE | steps | Karras RMS | fitted RMS | gain |", "|---|---|---|---|---|---|"]  # fmt: skip
         out += [f"| {r['sampler']} | {r['nfe']} | {r['steps']} | {_num(r['karras_rms'])} | {_num(r['fitted_rms'])} "
                 f"| {r['gain']:.2f}x |" for r in results["fits"]]  # fmt: skip
+    if results.get("diff_sampler_protocol"):
+        from experiments._sampler_error_protocol import markdown as protocol_markdown
+
+        p = results["diff_sampler_protocol"]
+        out += [""] + protocol_markdown(p["rows"], p["agreement"], p["target"])
     return "\n".join(out)
 
 

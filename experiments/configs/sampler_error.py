@@ -39,6 +39,8 @@ class Config:
                                           "mixture, NFE 5, 8, 10; empty: none)", choices=SAMPLERS,
                                           noun="sampler")  # fmt: skip
     fit_iterations: int = param(300, "Adam iterations of gm.schedules.fit", ge=1)
+    diff_sampler_protocol: bool = param(True, "also run diff-sampler's CIFAR-10 solver/schedule protocol (NFE 3-10) "
+                                        "on the 64-D digits mixture and rank it against their published FIDs")  # fmt: skip
     seed: int = param(0, "PRNG seed", ge=0)
 
     def __post_init__(self):
@@ -46,7 +48,8 @@ class Config:
 
 
 QUICK = dict(targets=("eight-gaussians",), nfe=(5, 10), ode_tols=(1e-2,), error_batch=128, swd_batch=512, seeds=1,
-             fit_samplers=("DPMSolverPP2M",), fit_iterations=40)  # fmt: skip
+             fit_samplers=("DPMSolverPP2M",), fit_iterations=40,
+             diff_sampler_protocol=False)  # fmt: skip
 
 NAMES: tuple[str, ...] = ()  # no named recipes: --quick selects
 
