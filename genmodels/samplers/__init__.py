@@ -21,6 +21,7 @@ from genmodels.samplers._base import (
 from genmodels.samplers._base import (
     Solution as Solution,
 )
+from genmodels.samplers._deis import DEIS as DEIS
 from genmodels.samplers._dpmpp_2m_sde import AbstractSolverType as AbstractSolverType
 from genmodels.samplers._dpmpp_2m_sde import DPMSolverPP2MSDE as DPMSolverPP2MSDE
 from genmodels.samplers._dpmpp_2m_sde import HeunType as HeunType
@@ -34,6 +35,8 @@ from genmodels.samplers._dpmsolver import DPMSolverPP3MSDE as DPMSolverPP3MSDE
 from genmodels.samplers._dpmsolver import PublishedCoefficients as PublishedCoefficients
 from genmodels.samplers._euler import Euler as Euler
 from genmodels.samplers._heun import Heun as Heun
+from genmodels.samplers._ipndm import IPNDM as IPNDM
+from genmodels.samplers._ipndm import IPNDMV as IPNDMV
 from genmodels.samplers._langevin import AnnealedLangevin as AnnealedLangevin
 from genmodels.samplers._lms import LMS as LMS
 from genmodels.samplers._multistep import AbstractMultistepSampler as AbstractMultistepSampler
@@ -41,4 +44,8 @@ from genmodels.samplers._multistep import AbstractWarmStart as AbstractWarmStart
 from genmodels.samplers._multistep import LowerOrderStart as LowerOrderStart
 from genmodels.samplers._multistep import RungeKuttaStart as RungeKuttaStart
 from genmodels.samplers._pc import PredictorCorrector as PredictorCorrector
+from genmodels.samplers._restart import Restart as Restart
 from genmodels.samplers._sde import EulerMaruyama as EulerMaruyama
+from genmodels.samplers._unipc import BH1 as BH1
+from genmodels.samplers._unipc import BH2 as BH2
+from genmodels.samplers._unipc import UniPC as UniPC
