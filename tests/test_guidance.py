@@ -224,3 +224,18 @@ def test_traced_interval_is_checked_inside_the_program():
     assert float(build(jnp.float32(0.5), jnp.float32(1.0))) == 0.5
     with pytest.raises(Exception, match="0 <= lo <= hi"):
         jax.block_until_ready(build(jnp.float32(2.0), jnp.float32(1.0)))
+
+
+@pytest.mark.slow
+def test_guidance_experiment_runs_small(tmp_path):
+    """experiments/guidance.py end to end on a tiny grid: every method, the table, the pictures."""
+    from experiments import guidance
+
+    argv = ["--out", str(tmp_path), "--per-class", "256", "--scales", "1", "2", "--steps", "4", "--quiet"]
+    results = guidance.main(argv)
+    methods = {r["method"] for r in results["rows"]}
+    assert {"CFG", "CFG + interval", "autoguidance"} <= methods
+    at_one = [r for r in results["rows"] if r["w"] == 1.0]
+    precision = [r["precision"] for r in at_one]  # w = 1 is the good model for every method
+    np.testing.assert_allclose(precision, precision[0], rtol=1e-4)
+    assert all((tmp_path / f).exists() for f in ("results.json", "table.md", "samples.png", "tradeoff.png"))
