@@ -53,37 +53,64 @@ def evaluate(target, x, key):
     }
 
 
-def run(config: Config, out: Path) -> dict:
-    """Every sampler at every budget (and the ODE at every tolerance); prints the table, writes
-    ``out/results.json`` and ``out/samples.png``."""
+def _mean_std(rows: list[dict], key: str) -> tuple[float, float | None]:
+    v = np.asarray([r[key] for r in rows], np.float64)
+    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else None)
+
+
+def _row(label_: str, budget, sols_and_keys: list, target) -> dict:
+    """One table row: the metrics of each seed, then their mean and std (``<metric>_std``)."""
+    per_seed = [evaluate(target, sol.samples, k) for sol, k in sols_and_keys]
+    row = {"sampler": label_, "nfe_budget": budget, "nfe": int(sols_and_keys[0][0].nfe), "seeds": len(per_seed)}
+    for key in ("swd", "swd_baseline", "weight_error", "spread_ratio"):
+        row[key], row[key + "_std"] = _mean_std(per_seed, key)
+    row["finite"] = all(r["finite"] for r in per_seed)
+    row["per_seed"] = [{k: round(v, 5) if isinstance(v, float) else v for k, v in r.items()} for r in per_seed]
+    return row
+
+
+def _fmt(mean: float, std: float | None, width: int, digits: int = 4) -> str:
+    text = f"{mean:.{digits}f}" + ("" if std is None else f" ±{std:.{digits}f}")
+    return f"{text:>{width}}"
+
+
+def table(rows: list[dict], seeds: int) -> str:
+    """The rows as an aligned text table (< 100 columns): budget, actual NFE, mean ± std over the seeds."""
+    header = f"{'sampler':<24}{'budget':>7}{'NFE':>5}{'swd':>17}{'baseline':>17}{'w.err':>14}{'spread':>13}"
+    lines = [f"mean ± std over {seeds} seeds; budget = NFE asked for, NFE = denoiser calls made", header,
+             "-" * len(header)]  # fmt: skip
+    for r in rows:
+        budget = "-" if r["nfe_budget"] is None else r["nfe_budget"]
+        lines.append(f"{r['sampler']:<24}{budget:>7}{r['nfe']:>5}{_fmt(r['swd'], r['swd_std'], 17)}"
+                     f"{_fmt(r['swd_baseline'], r['swd_baseline_std'], 17)}"
+                     f"{_fmt(r['weight_error'], r['weight_error_std'], 14, 3)}"
+                     f"{_fmt(r['spread_ratio'], r['spread_ratio_std'], 13, 2)}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def run(config: Config, out: Path, *, quiet: bool = False) -> dict:
+    """Every sampler at every budget (and the ODE at every tolerance), each with ``config.seeds`` seeds;
+    prints the table (unless ``quiet``), writes ``out/results.json`` and ``out/samples.png``."""
     out.mkdir(parents=True, exist_ok=True)
     target = gm.targets.eight_gaussians()
-    key = jax.random.key(config.seed)
+    keys = [jax.random.fold_in(jax.random.key(config.seed), s) for s in range(config.seeds)]
     shape = (config.batch, 2)
     rows, pictures = [], {}
     start = time.perf_counter()
-    for name in config.samplers:
-        for nfe in config.nfe:
-            sol = gm.solve(target, sampler_for(name, nfe), key, shape)
-            rows.append(
-                {"sampler": label(name), "nfe_budget": nfe, "nfe": int(sol.nfe), **evaluate(target, sol.samples, key)}
-            )
-            pictures[(label(name), nfe)] = np.asarray(sol.samples)
-    for tol in config.ode_tols:
-        sol = gm.solve(target, build.sampler("ode", rtol=tol, atol=tol), key, shape)
-        rows.append({"sampler": f"ODE dopri5 tol={tol:g}", "nfe_budget": None, "nfe": int(sol.nfe),
-                     **evaluate(target, sol.samples, key)})  # fmt: skip
-        pictures[("ODE (adaptive)", tol)] = np.asarray(sol.samples)
-    header = f"{'sampler':<24}{'NFE':>6}{'swd':>9}{'baseline':>10}{'w.err':>8}{'spread':>8}"
-    print(header + "\n" + "-" * len(header))
-    for r in rows:
-        print(f"{r['sampler']:<24}{r['nfe']:>6}{r['swd']:>9.4f}{r['swd_baseline']:>10.4f}"
-              f"{r['weight_error']:>8.3f}{r['spread_ratio']:>8.2f}")  # fmt: skip
+    runs = [(label(n), nfe, sampler_for(n, nfe)) for n in config.samplers for nfe in config.nfe]
+    runs += [("ODE dopri5", tol, build.sampler("ode", rtol=tol, atol=tol)) for tol in config.ode_tols]
+    for name, budget, sampler in runs:
+        sols = [(gm.solve(target, sampler, k, shape), k) for k in keys]
+        adaptive = isinstance(budget, float)
+        rows.append(_row(f"{name} tol={budget:g}" if adaptive else name, None if adaptive else budget, sols, target))
+        pictures[(name, budget, rows[-1]["nfe"])] = np.asarray(sols[0][0].samples)
+    text = table(rows, config.seeds)
     results = {"target": "eight_gaussians(radius=2, std=0.2)", "batch": config.batch, "seed": config.seed,
-               "wall_time_s": time.perf_counter() - start, "rows": rows}  # fmt: skip
+               "seeds": config.seeds, "wall_time_s": round(time.perf_counter() - start, 1), "rows": rows}  # fmt: skip
     (out / "results.json").write_text(json.dumps(results, indent=2))
     _plot(pictures, target, out / "samples.png")
-    print(f"\nwrote {out / 'results.json'} and {out / 'samples.png'}")
+    if not quiet:
+        print(text + f"\n\nwrote {out / 'results.json'} and {out / 'samples.png'}")
     return results
 
 
@@ -105,13 +132,16 @@ def _plot(pictures, target, path):
                 ax.axis("off")
                 continue
             x = pictures[keys[c]]
-            ax.scatter(x[:2000, 0], x[:2000, 1], s=1, alpha=0.5)
-            ax.scatter(*np.asarray(target.means).T, s=8, c="red", marker="x")
+            ax.scatter(x[:2000, 0], x[:2000, 1], s=1, alpha=0.5, label="samples (seed 0)")
+            ax.scatter(*np.asarray(target.means).T, s=8, c="red", marker="x", label="component means")
             ax.set_xlim(-3.2, 3.2), ax.set_ylim(-3.2, 3.2)
-            label = f"NFE {keys[c][1]}" if isinstance(keys[c][1], int) else f"tol {keys[c][1]:g}"
-            ax.set_title(label, fontsize=8)
+            _, budget, nfe = keys[c]
+            what = f"tol {budget:g}" if isinstance(budget, float) else f"budget {budget}"
+            ax.set_title(f"{name}\n{what}, NFE {nfe}", fontsize=7)
             if c == 0:
                 ax.set_ylabel(name, fontsize=8)
+            if r == 0 and c == 0:
+                ax.legend(fontsize=6, loc="lower left", markerscale=3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

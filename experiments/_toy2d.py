@@ -213,7 +213,9 @@ def pictures(trained: dict, samplers: dict, report: dict, config: Config, out: P
         scale = np.where(np.isinf(levels), 1.0, 1.0 / (1.0 + np.where(np.isinf(levels), 0.0, levels)))
     else:  # variance-preserving view x / sqrt(1 + sigma^2)
         scale = 1.0 / np.sqrt(1.0 + levels**2)
-    common.trajectory_plot(traj * scale[:, None, None], out / "trajectories.png", lim, f"{primary} trajectories")
+    view = "x_t on the Linear path" if config.flow else "x / sqrt(1 + sigma^2)"
+    title = f"{primary} trajectories, NFE {int(sol.nfe)}: 256 paths of {view}"
+    common.trajectory_plot(traj * scale[:, None, None], out / "trajectories.png", lim, title)
     return ["samples.png", "density.png", "trajectories.png"]
 
 

@@ -31,7 +31,15 @@ def run(config: configs.Config, workdir: str | Path) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     config, opts = cli.parse(configs, argv, doc=__doc__, options=configs.Options)
-    return run(config, opts.out)
+    earlier = cli.earlier_results(opts, "bench_autoregressive.py")
+    if earlier is not None:
+        if not opts.quiet:
+            import json
+
+            print(json.dumps(earlier, indent=1))
+        return earlier
+    with cli.quiet_if(opts.quiet):
+        return run(config, opts.out)
 
 
 if __name__ == "__main__":

@@ -79,9 +79,12 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", nargs="+", type=Path)
-    p.add_argument("--docs", type=Path)
+    p = argparse.ArgumentParser(prog="binary_table.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories of binary_density.py, each "
+                   "holding results.json")  # fmt: skip
+    p.add_argument("--docs", type=Path, help="markdown file whose binary-table block is replaced (default: none, "
+                   "the table is only printed)")  # fmt: skip
     args = p.parse_args(argv)
     found = [d for d in args.runs if (d / "results.json").exists()]
     if not found:

@@ -60,7 +60,8 @@ class RunOptions:
     resume: bool = param(False, "continue an unfinished run in --out from its latest checkpoint", flag=True,
                          exclusive="mode")  # fmt: skip
     overwrite: bool = param(False, "delete a previous run in --out and start afresh", flag=True, exclusive="mode")
-    checkpoint_every: int | None = param(None, "checkpoint every N steps (one is always written at the end)", ge=1)
+    checkpoint_every: int | None = param(None, "checkpoint every N steps (default: only the one always "
+                                        "written at the end)", ge=1)  # fmt: skip
     quiet: bool = param(False, "no progress bar", flag=True)
     break_lock: bool = param(False, "take --out even if its lock names a job that seems alive (make sure it is not "
                              "running: two jobs writing one run directory corrupt it)", flag=True)  # fmt: skip
@@ -69,6 +70,40 @@ class RunOptions:
         """The keyword arguments of a script's ``run(config, workdir, **kwargs)``."""
         return dict(resume=self.resume, checkpoint_every=self.checkpoint_every, quiet=self.quiet,
                     break_lock=self.break_lock)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputOptions:
+    """Where a script that trains nothing to continue (a benchmark, a sampler table) writes ``results.json``;
+    ``--resume`` / ``--overwrite`` / ``--quiet`` mean what they mean for the training scripts."""
+
+    out: Path = param(None, "output folder (results.json)", required=True)
+    resume: bool = param(False, "--out holds finished results: show them instead of running again", flag=True,
+                         exclusive="mode")  # fmt: skip
+    overwrite: bool = param(False, "replace earlier results in --out", flag=True, exclusive="mode")
+    quiet: bool = param(False, "print nothing (the results are in --out/results.json)", flag=True)
+
+
+def earlier_results(opts: OutputOptions, script: str) -> dict | None:
+    """The results already in ``opts.out`` when ``--resume`` asks to show them; None when the script should
+    run (no results yet, or ``--overwrite``); otherwise exit with an error naming both flags."""
+    import json
+
+    done = Path(opts.out) / "results.json"
+    if not done.is_file() or opts.overwrite:
+        return None
+    if opts.resume:
+        return json.loads(done.read_text())
+    raise SystemExit(f"{script}: error: --out {opts.out} holds earlier results ({done.name}); pass --resume to show "
+                     "them or --overwrite to run again")  # fmt: skip
+
+
+def quiet_if(quiet: bool):
+    """A context that swallows stdout when ``quiet`` (for scripts whose work prints its tables)."""
+    import contextlib
+    import io
+
+    return contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
 
 
 # ---- values ---------------------------------------------------------------------------------------
@@ -261,7 +296,8 @@ def build_parser(module, argv: list[str], *, doc: str | None = None, options=Non
             choices=names,
             default=argparse.SUPPRESS,
             metavar="NAME",
-            help="a named recipe, the options given beside it override it: " + ", ".join(names),
+            help="a named recipe, the options given beside it override it (default: none, the recipe the selectors "
+            "choose): " + ", ".join(names),
         )
     _add_fields(group, module.Config, base, named)
     return p, base, error

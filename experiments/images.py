@@ -11,9 +11,13 @@ then on the EMA model:
 
 * samples with 35-NFE Heun (karras(18)) and 10- and 20-NFE DPM-Solver++(2M) (karras(10), karras(20)),
   all from the same initial noise, and saves a grid of each (``samples_<sampler>.png``);
-* the classifier-Fréchet distance (``gm.classifier_metric``; a small CNN trained here on the same training
-  split, *not* Inception FID) of each sampler's samples against the held-out images, beside the same
-  distance for as many real training images (``baseline_real_vs_real``) and for uniform noise;
+* the classifier-Fréchet distance (``gm.classifier_metric``, *not* Inception FID) of each sampler's samples
+  against the held-out images, in the features of a fixed digit classifier shipped with the package
+  (``feature_network("digits")`` / ``("mnist")``, trained once on the training split only by
+  ``tools/train_fd_networks.py``; never trained per run, so scores compare across runs), as mean ± std
+  over ``--fd-seeds`` sampling seeds, beside its floor (as many real training images vs the held-out
+  ones, ``floor_real_vs_real``) and its ceiling (uniform noise, ``ceiling_uniform_noise``), each over as
+  many draws. A score is good when it is near the floor, worthless near the ceiling;
 * test bits/dim with ``gm.log_prob`` (probability-flow ODE; the exact divergence, or Hutchinson's trace
   estimator with ``--bpd-probes`` Rademacher probes per image with ``--bpd-trace hutchinson``) and
   ``gm.bits_per_dim``.
@@ -43,6 +47,20 @@ from experiments.configs import images as configs
 
 OWNED = ("results.json", "results.json.tmp", "config.json", "metrics.jsonl", "checkpoints", "loss.png", "real_test.png",
          "samples_heun_35.png", "samples_dpmpp2m_10.png", "samples_dpmpp2m_20.png")  # fmt: skip
+
+
+def fd_lines(results: dict) -> list[str]:
+    """The Fréchet distances of ``results`` as aligned text lines, each beside the floor and the ceiling."""
+    fd = results["classifier_frechet"]
+    pm = lambda s: f"{s['mean']:.3g} ± {s['std']:.2g}" if s["std"] is not None else f"{s['mean']:.3g}"
+    lines = [f"classifier-Fréchet distance (fixed network {results['dataset']!r}, {fd['num_samples']} samples vs "
+             f"{fd['reference']}; mean ± std over {fd['seeds']} seeds)",
+             f"  {'floor: real vs real':<24}{pm(fd['floor_real_vs_real']):>18}",
+             f"  {'ceiling: uniform noise':<24}{pm(fd['ceiling_uniform_noise']):>18}"]  # fmt: skip
+    for name, e in results["samplers"].items():
+        label = f"{name} (NFE {e['nfe']})"
+        lines.append(f"  {label:<24}{pm(e['classifier_fd']):>18}")
+    return lines
 
 
 def check_data(config: configs.Config) -> None:

@@ -19,7 +19,8 @@ every dataset; options override it. Network ``gm.nets.MLP``; families (``experim
 are the ones sampled; ``raw_params_digest`` for the raw ones), per sampler ``swd`` / ``mmd`` / NFE, and at
 the top level those of the first sampler: ``swd`` (sliced 2-Wasserstein distance of ``n_eval`` samples to
 as many fresh data points), ``swd_baseline`` (the same distance between two fresh data sets of that
-size with the same projections, averaged over 5 such pairs since it is itself noisy), ``mmd`` and
+size with the same projections, averaged over 5 such pairs since it is itself noisy; ``swd_baseline_std``
+is their spread, printed beside it: a ratio swd / swd_baseline within ~1 +- 2 std / baseline is noise), ``mmd`` and
 ``mmd_baseline`` (on 2,000 points each), and ``nll``: minus the mean ``gm.log_prob`` of ``n_test`` fresh
 points, in nats, through the probability-flow ODE over the family's training range of sigma
 (``nll_sigma_range``). For NCSN and SSM that is the density of the score model's ODE sampler started at
@@ -56,6 +57,15 @@ def run(config: configs.Config, workdir: str | Path, *, resume: bool = False, ch
         return _toy2d.run(config, run_dir, checkpoint_every=checkpoint_every, quiet=quiet)
 
 
+def summary_line(config: configs.Config, results: dict) -> str:
+    """``swd`` beside its data-vs-data baseline and that baseline's spread, so a ratio reads against noise."""
+    base, std = results["swd_baseline"], results.get("swd_baseline_std")
+    spread = f" ± {std:.2g}" if std is not None else ""
+    nll = f"{results['nll']:.3f} nats" if results.get("nll") is not None else "-"
+    return (f"{config.family} on {config.dataset}: swd {results['swd']:.3g} vs data-vs-data {base:.3g}{spread} "
+            f"(std over 5 pairs; ratio {results['swd_ratio']:.2f}), nll {nll}")  # fmt: skip
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[configs.Config, cli.RunOptions]:
     """The config and run options of the command line; refusals exit with status 2 before anything is
     written (``--overwrite`` clears the previous run in ``--out`` here)."""
@@ -65,8 +75,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[configs.Config, cli.RunOp
 def main(argv: list[str] | None = None) -> dict:
     config, opts = parse_args(argv)
     results = run(config, opts.out, **opts.run_kwargs())
-    print(f"{config.family} on {config.dataset}: swd {results['swd']:.4f} (baseline {results['swd_baseline']:.4f}, "
-          f"ratio {results['swd_ratio']:.2f}), nll {results.get('nll')}, {results['wall_time']:.0f} s -> {opts.out}")  # fmt: skip
+    print(summary_line(config, results) + f", {results['wall_time']:.0f} s -> {opts.out}")
     return results
 
 

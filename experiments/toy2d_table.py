@@ -1,12 +1,13 @@
 """Run ``toy2d.py`` over a family x dataset grid and write the results table (markdown + JSON).
 
     python -m experiments.toy2d_table --out runs/toy2d_table            # 8 families x 3 datasets, 5000 steps
-    python experiments/toy2d_table.py --out runs/toy2d_table --docs docs/results.md
+    python experiments/toy2d_table.py --out runs/toy2d_table --resume --docs docs/results.md   # after a stop
 
 Each cell runs ``python -m experiments.toy2d --family F --dataset D --out OUT/F-D --steps N`` (the family's
 recipe, ``experiments/configs/toy2d.py``) in its own process
-(``--jobs J`` at a time; ``--single-threaded`` keeps each to one XLA CPU thread); a cell whose ``results.json`` already
-exists is read, not rerun (``--rerun`` redoes it with ``--overwrite``). Arguments after ``--`` go to every
+(``--jobs J`` at a time; ``--single-threaded`` keeps each to one XLA CPU thread); with ``--resume`` a cell whose ``results.json``
+exists is read, not rerun, and an unfinished one continues (``toy2d.py --resume``); ``--overwrite`` redoes
+every cell; without either, an ``--out`` that holds cells is refused. Arguments after ``--`` go to every
 cell. Writes ``OUT/table.json`` (one row per cell: swd, swd_baseline, their ratio, mmd, nll, few-step
 numbers, wall time) and ``OUT/table.md``; with ``--docs FILE`` the markdown also replaces the part of FILE
 between ``<!-- toy2d-table:start -->`` and ``<!-- toy2d-table:end -->``.
@@ -31,12 +32,12 @@ START, END = "<!-- toy2d-table:start -->", "<!-- toy2d-table:end -->"
 
 def run_cell(family: str, dataset: str, config: configs.Config, opts: configs.Options, extra: list[str]) -> dict:
     out = opts.out / f"{family}-{dataset}"
-    if (out / "results.json").exists() and not opts.rerun:
+    if (out / "results.json").exists() and opts.resume:
         return json.loads((out / "results.json").read_text())
     cmd = [sys.executable, "-m", "experiments.toy2d", "--family", family, "--dataset", dataset, "--out", str(out),
            "--steps", str(config.steps), "--seed", str(config.seed), "--quiet"] + extra  # fmt: skip
-    if opts.rerun and out.exists():
-        cmd.append("--overwrite")
+    if out.exists() and any(out.iterdir()) and (opts.resume or opts.overwrite):
+        cmd.append("--resume" if opts.resume else "--overwrite")
     env = dict(os.environ)
     if opts.single_threaded:  # for --jobs ~ the number of cores
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
@@ -133,7 +134,8 @@ def run(config: configs.Config, opts: configs.Options, extra: list[str] = (), co
     (opts.out / "table.md").write_text(text)
     if opts.docs:
         common.write_marked_block(opts.docs, START, END, text, heading="2-D toys")
-    print(text)
+    if not opts.quiet:
+        print(text)
     return rows
 
 
@@ -142,6 +144,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []  # options for every cell
     argv = argv[: argv.index("--")] if "--" in argv else argv
     config, opts = cli.parse(configs, argv, doc=__doc__, options=configs.Options)
+    busy = [c for c in (opts.out.iterdir() if opts.out.is_dir() else ()) if c.is_dir() and any(c.iterdir())]
+    if busy and not (opts.resume or opts.overwrite):
+        raise SystemExit(f"toy2d_table.py: error: --out {opts.out} holds cells ({busy[0].name}, ...); pass --resume "
+                         "to reuse finished cells and continue unfinished ones, or --overwrite to redo them")  # fmt: skip
     command = "python -m experiments.toy2d_table " + " ".join(argv) + (" -- " + " ".join(extra) if extra else "")
     return run(config, opts, extra, command)
 

@@ -1,6 +1,11 @@
 """gm.classifier_metric: the Fréchet formula against closed forms for Gaussians, its numerical care with
-singular covariances, and the classifier-feature distance on real digits (self ~ 0, two real halves far
-closer than real vs noise)."""
+singular covariances, the shipped fixed feature networks (held-out accuracy, package data, the wheel) and
+the classifier-feature distance on real digits (self ~ 0, two real halves far closer than real vs noise)."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -97,20 +102,65 @@ def test_bad_inputs_raise():
         cm.features(clf, np.zeros((3, 8, 8, 1), np.float32))
 
 
+MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+
+
 @pytest.fixture(scope="module")
 def digits_classifier():
     x, y = gm.data.load_digits("NHWC")
-    (xtr, ytr), (xte, yte) = gm.data.split((x, y), 1437, seed=0)
-    clf = cm.train_classifier(
-        xtr, ytr, key=jax.random.key(0), steps=150, batch_size=64, width=8, feature_dim=32, lr=3e-3
-    )
-    return clf, (xtr, ytr), (xte, yte)
+    (xtr, ytr), (xte, yte) = gm.data.split((x, y), 1437, seed=0)  # the split of experiments/images.py
+    return cm.feature_network("digits"), (xtr, ytr), (xte, yte)
 
 
-def test_classifier_learns_digits(digits_classifier):
+def test_shipped_digits_network(digits_classifier):
     clf, _, (xte, yte) = digits_classifier
-    # chance is 0.1; a working small CNN is far above it on held-out digits
-    assert cm.accuracy(clf, xte, yte) > 0.8
+    info = cm.feature_network_info("digits")
+    assert info["recipe"]["train_images"] == 1437 and info["script"] == "tools/train_fd_networks.py"
+    acc = cm.accuracy(clf, xte, yte)
+    assert acc >= 0.99 and acc == pytest.approx(info["float16_test_accuracy"], abs=1.5 / len(xte))
+    assert cm.feature_network("digits") is not clf  # a fresh module per call (the file is read once)
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason=f"the MNIST test digits are not at {MNIST}")
+def test_shipped_mnist_network():
+    x, y = gm.data.load_mnist(MNIST, "t10k", "NHWC")
+    _, (xte, yte) = gm.data.split((x, y), 8000, seed=0)  # FD is computed on these 2,000 held-out digits
+    info = cm.feature_network_info("mnist")
+    assert info["recipe"]["train_images"] == 8000
+    acc = cm.accuracy(cm.feature_network("mnist"), xte, yte)
+    assert acc >= 0.985 and acc == pytest.approx(info["float16_test_accuracy"], abs=1.5 / len(xte))
+
+
+def test_feature_network_refuses_unknown_names(tmp_path):
+    with pytest.raises(ValueError, match="feature network"):
+        cm.feature_network("cifar")
+    with pytest.raises(ValueError, match="feature network"):
+        cm.feature_network(tmp_path / "nothing.npz")
+
+
+def test_weights_are_package_data():
+    # the weight files are small and declared as package data (the wheel itself: test_wheel_contains_weights)
+    for name in cm.NETWORKS:
+        assert (cm.WEIGHTS / f"{name}.npz").stat().st_size < 2_000_000
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert '"_weights/*.npz"' in text
+
+
+@pytest.mark.slow
+def test_wheel_contains_weights(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(repo)]
+    subprocess.run(cmd, check=True, capture_output=True, cwd=tmp_path, timeout=600)
+    (wheel,) = tmp_path.glob("genmodels-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"genmodels/_weights/{n}.npz" for n in cm.NETWORKS} <= names
+
+
+def test_train_classifier_learns(digits_classifier):
+    _, (xtr, ytr), (xte, yte) = digits_classifier
+    clf = cm.train_classifier(xtr, ytr, key=jax.random.key(0), steps=150, batch_size=64, width=8, feature_dim=32,
+                              lr=3e-3)  # fmt: skip
+    assert cm.accuracy(clf, xte, yte) > 0.8  # chance is 0.1
 
 
 def test_classifier_frechet_distance_on_real_digits(digits_classifier):

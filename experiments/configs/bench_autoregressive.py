@@ -5,9 +5,8 @@ Transformer width 64 with 4 heads and 2 blocks, PixelCNN 6 layers x 64 channels 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-from experiments.cli import param, validate
+from experiments.cli import OutputOptions, param, validate
 
 MODELS = ("fvsbn", "nade", "made", "pixelcnn", "gated_pixelcnn", "transformer")
 SIZES = {  # the fields of configs.binary_density.Config that size each model
@@ -41,6 +40,4 @@ def get_config(name: str | None = None) -> Config:
     return Config()
 
 
-@dataclasses.dataclass(frozen=True)
-class Options:
-    out: Path = param(None, "output folder (results.json)", required=True)
+Options = OutputOptions  # --out, --resume, --overwrite, --quiet

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-from experiments.cli import param, validate
+from experiments.cli import OutputOptions, param, validate
 
 FLAG_SETS = {
     "default": "",
@@ -43,6 +42,4 @@ def get_config(name: str | None = None, *, quick: bool = False) -> Config:
     return Config(quick=quick, **(QUICK if quick else {}))
 
 
-@dataclasses.dataclass(frozen=True)
-class Options:
-    out: Path = param(None, "output folder (results.json)", required=True)
+Options = OutputOptions  # --out, --resume, --overwrite, --quiet

@@ -22,7 +22,7 @@ class Config:
     image_base: int = param(16, "UNet base channels of the digits part", ge=1)
     num_samples: int = param(500, "samples per sampler for the digits' Fréchet distance", ge=2)
     bpd_images: int = param(120, "held-out digits for bits/dim", ge=1)
-    classifier_steps: int = param(400, "training steps of the digit classifier", ge=1)
+    fd_seeds: int = param(5, "sampling seeds of the digits' Fréchet distance (mean and spread reported)", ge=1)
 
     def __post_init__(self):
         validate(self)
@@ -32,7 +32,7 @@ class Config:
 
 
 QUICK = dict(toy_steps=60, n_eval=1000, n_test=64, density_grid=16, image_steps=20, image_base=8, num_samples=64,
-             bpd_images=8, classifier_steps=20)  # fmt: skip
+             bpd_images=8)  # fmt: skip
 
 
 NAMES: tuple[str, ...] = ()  # no named recipes: the selectors choose
@@ -46,4 +46,7 @@ def get_config(name: str | None = None, *, quick: bool = False) -> Config:
 @dataclasses.dataclass(frozen=True)
 class Options:
     out: Path = param(Path("runs/demo"), "folder of the demo: one run folder per part and summary.json")
-    overwrite: bool = param(False, "replace an earlier demo in --out", flag=True)
+    resume: bool = param(False, "finish an interrupted demo in --out: finished parts are read back, an unfinished "
+                         "one continues from its latest checkpoint", flag=True, exclusive="mode")  # fmt: skip
+    overwrite: bool = param(False, "delete an earlier demo in --out and start afresh", flag=True, exclusive="mode")
+    quiet: bool = param(False, "print only the final table (no progress)", flag=True)

@@ -35,5 +35,10 @@ class Options:
     out: Path = param(None, "folder of the cells (OUT/FAMILY-DATASET), table.json and table.md", required=True)
     jobs: int = param(1, "cells run at once", ge=1)
     single_threaded: bool = param(False, "one XLA CPU thread per cell (use with --jobs)", flag=True)
-    rerun: bool = param(False, "rerun cells that already have results.json (with --overwrite)", flag=True)
-    docs: Path | None = param(None, "markdown file whose toy2d-table block is replaced")
+    resume: bool = param(False, "read cells that have results.json, continue unfinished ones", flag=True,
+                         exclusive="mode")  # fmt: skip
+    overwrite: bool = param(False, "redo every cell (toy2d.py --overwrite)", flag=True, exclusive="mode")
+    quiet: bool = param(False, "print nothing but failures (the table is in --out/table.md)", flag=True)
+    docs: Path | None = param(
+        None, "markdown file whose toy2d-table block is replaced (default: none, only --out/table.md)"
+    )
