@@ -1,5 +1,17 @@
 """Analytic distributions with exact log_prob, score and denoiser at every noise level, and exact samples."""
 
+from genmodels.targets._class_tree import (
+    ClassMixture as ClassMixture,
+)
+from genmodels.targets._class_tree import (
+    branching_tree as branching_tree,
+)
+from genmodels.targets._full_mixture import (
+    FullGaussianMixture as FullGaussianMixture,
+)
+from genmodels.targets._full_mixture import (
+    full_mixture as full_mixture,
+)
 from genmodels.targets._mixture import (
     DiagonalGaussian as DiagonalGaussian,
 )
