@@ -11,7 +11,7 @@ from jaxtyping import Array, Float
 from genmodels._checks import check_positive
 from genmodels.samplers._ancestral import step_noise
 from genmodels.samplers._base import AbstractStepSampler, float_param, known_to_be
-from genmodels.samplers._dpmsolver import _log_ratio, check_option
+from genmodels.samplers._dpmsolver import check_option, log_ratio
 
 
 class AbstractSolverType(eqx.Module):
@@ -90,7 +90,7 @@ class DPMSolverPP2MSDE(AbstractStepSampler):
         old_denoised, h_last, has_old = state
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
         denoised = denoiser(x, sigma)
-        h, last = _log_ratio(sigma, sigma_next)
+        h, last = log_ratio(sigma, sigma_next)
         h_eta = h * (1.0 + self.eta)
         decay = jnp.exp(-h_eta)
         x_new = decay * x + (1.0 - decay) * denoised

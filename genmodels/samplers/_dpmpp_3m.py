@@ -10,10 +10,10 @@ from genmodels.samplers._base import unit_cost
 from genmodels.samplers._dpmsolver import (
     AbstractDPMCoefficients,
     CorrectedCoefficients,
-    _log_ratio,
     check_option,
     check_static_bool,
     dpm_multistep_update,
+    log_ratio,
 )
 from genmodels.samplers._multistep import (
     AbstractMultistepSampler,
@@ -85,7 +85,7 @@ class DPMSolverPP3M(AbstractMultistepSampler):
         denoised = denoiser(x, sigma)
 
         def multistep(x):
-            h, last = _log_ratio(sigma, sigma_next)
+            h, last = log_ratio(sigma, sigma_next)
             p = effective_order(3, history.count, i, self.num_steps, self.lower_order_final)
             s_1, s_2 = history.sigmas[0], history.sigmas[1]
             h_1, h_2 = jnp.log(s_1 / sigma), jnp.log(s_2 / s_1)

@@ -122,7 +122,7 @@ def dpm_multistep_update(
     return x_new + jnp.where(p >= 3, third, jnp.where(p == 2, phi_2 * d1_0, 0.0))
 
 
-def _log_ratio(sigma, sigma_next):
+def log_ratio(sigma, sigma_next):
     """h = log(sigma / sigma_next), with a finite stand-in (1) where sigma_next = 0 (unused there)."""
     last = sigma_next <= 0
     return jnp.where(last, 1.0, jnp.log(sigma / jnp.where(last, 1.0, sigma_next))), last
@@ -154,7 +154,7 @@ class DPMSolverPP2M(AbstractStepSampler):
         old_denoised, h_last, has_old = state
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
         denoised = denoiser(x, sigma)
-        h, last = _log_ratio(sigma, sigma_next)
+        h, last = log_ratio(sigma, sigma_next)
         second = has_old & ~last
         c = 0.5 * h / jnp.where(second, h_last, h)  # 1 / (2 r)
         denoised_d = jnp.where(second, (1.0 + c) * denoised - c * old_denoised, denoised)
@@ -218,7 +218,7 @@ class DPMSolverPP3MSDE(AbstractStepSampler):
         d_1, d_2, h_1, h_2, n_hist = state
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
         denoised = denoiser(x, sigma)
-        h, last = _log_ratio(sigma, sigma_next)
+        h, last = log_ratio(sigma, sigma_next)
         h_eta = h * (1.0 + self.eta)
         weight = self.coefficients.d2_weight
         x_new = dpm_multistep_update(x, denoised, d_1, d_2, h, h_1, h_2, h_eta, n_hist + 1, weight)
