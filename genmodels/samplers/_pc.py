@@ -81,9 +81,13 @@ class PredictorCorrector(AbstractStepSampler):
 
         x = jax.lax.fori_loop(0, self.corrector_steps, correct, x)
         var = sigma**2 - sigma_next**2
-        z = jax.random.normal(jax.random.fold_in(key, self.corrector_steps), x.shape, x.dtype)
         x_mean = x + var * score(x)
-        return jnp.where(sigma_next > 0, x_mean + jnp.sqrt(var) * z, x_mean), state
+
+        def noisy(x_mean):  # the step to sigma_next = 0 draws no noise: a scalar branch, not a where
+            z = jax.random.normal(jax.random.fold_in(key, self.corrector_steps), x.shape, x.dtype)
+            return x_mean + jnp.sqrt(var) * z
+
+        return jax.lax.cond(sigma_next > 0, noisy, lambda x_mean: x_mean, x_mean), state
 
     def step_nfe(self, i, evaluations=unit_cost):
         return (self.corrector_steps + 1) * evaluations(self.sigmas[i])

@@ -34,8 +34,11 @@ class EulerMaruyama(AbstractStepSampler):
     def step(self, denoiser, i, x, state, key):
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
         denoised = denoiser(x, sigma)
-        ds = sigma - sigma_next
-        score = (denoised - x) / sigma**2
-        z = jax.random.normal(key, x.shape, x.dtype)
-        x_new = x + 2.0 * sigma * ds * score + jnp.sqrt(2.0 * sigma * ds) * z
-        return jnp.where(sigma_next > 0, x_new, denoised), state
+
+        def noisy(denoised):  # the last step (sigma_next = 0) draws no noise: a scalar branch, not a where
+            ds = sigma - sigma_next
+            score = (denoised - x) / sigma**2
+            z = jax.random.normal(key, x.shape, x.dtype)
+            return x + 2.0 * sigma * ds * score + jnp.sqrt(2.0 * sigma * ds) * z
+
+        return jax.lax.cond(sigma_next > 0, noisy, lambda denoised: denoised, denoised), state
