@@ -68,7 +68,7 @@ class DPMSolverPP2MSDE(AbstractStepSampler):
 
     eta: Float[Array, ""] = eqx.field(default=1.0, converter=float_param)
     s_noise: Float[Array, ""] = eqx.field(default=1.0, converter=float_param)
-    solver_type: AbstractSolverType = MidpointType()
+    solver_type: AbstractSolverType = eqx.field(default=MidpointType(), kw_only=True)
 
     def __check_init__(self):
         check_positive("eta", self.eta, allow_zero=True)

@@ -60,9 +60,9 @@ class DPMSolverPP3M(AbstractMultistepSampler):
             ``steps - i`` (diffusers' default, True).
     """
 
-    coefficients: AbstractDPMCoefficients = CorrectedCoefficients()
-    warm_start: AbstractWarmStart = LowerOrderStart()
-    lower_order_final: bool = eqx.field(default=True, static=True)
+    coefficients: AbstractDPMCoefficients = eqx.field(default=CorrectedCoefficients(), kw_only=True)
+    warm_start: AbstractWarmStart = eqx.field(default=LowerOrderStart(), kw_only=True)
+    lower_order_final: bool = eqx.field(default=True, static=True, kw_only=True)
 
     def __check_init__(self):
         check_option("coefficients", self.coefficients, AbstractDPMCoefficients, "CorrectedCoefficients()")

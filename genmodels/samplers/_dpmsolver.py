@@ -195,7 +195,7 @@ class DPMSolverPP3MSDE(AbstractStepSampler):
 
     eta: Float[Array, ""] = eqx.field(default=1.0, converter=float_param)
     s_noise: Float[Array, ""] = eqx.field(default=1.0, converter=float_param)
-    coefficients: AbstractDPMCoefficients = PublishedCoefficients()
+    coefficients: AbstractDPMCoefficients = eqx.field(default=PublishedCoefficients(), kw_only=True)
 
     def __check_init__(self):
         check_positive("eta", self.eta, allow_zero=True)

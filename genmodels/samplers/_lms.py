@@ -78,8 +78,8 @@ class LMS(AbstractMultistepSampler):
     """
 
     order: int = eqx.field(default=4, static=True)
-    warm_start: AbstractWarmStart = LowerOrderStart()
-    lower_order_final: bool = eqx.field(default=False, static=True)
+    warm_start: AbstractWarmStart = eqx.field(default=LowerOrderStart(), kw_only=True)
+    lower_order_final: bool = eqx.field(default=False, static=True, kw_only=True)
 
     def __check_init__(self):
         check_count("order", self.order, minimum=1)
