@@ -5,13 +5,16 @@ settings and goals live here so both files use one copy."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import inspect
 import math
 import pathlib
 import sys
 import time
 import types
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -84,9 +87,96 @@ def blocking_time(fn):
     return time.perf_counter() - t0
 
 
-def bench_peer(peer, sampler, model, kind, noise, ours, our_run, env):
-    """The same sampling run with the peer: k-diffusion's sampler on the same schedule, or torchdiffeq.
-    Peer and genmodels runs alternate; the speedup is the median of the paired ratios."""
+# gm.samplers class -> k-diffusion function implementing the same algorithm on the same sigmas (used where
+# both names exist: a sampler that has not landed, or a k-diffusion without the function, is skipped)
+KDIFF_PEERS = {
+    "Euler": "sample_euler", "Heun": "sample_heun", "EulerAncestral": "sample_euler_ancestral",
+    "DPMSolverPP2M": "sample_dpmpp_2m", "DPMSolverPP2MSDE": "sample_dpmpp_2m_sde",
+    "DPMSolverPP3MSDE": "sample_dpmpp_3m_sde", "DPMSolverPP2S": "sample_dpmpp_2s_ancestral", "LMS": "sample_lms",
+}  # fmt: skip
+# sampler options passed to the peer under the same name (where the peer's function takes them)
+SHARED_OPTIONS = ("eta", "s_noise", "s_churn", "s_tmin", "s_tmax", "order")
+
+
+def peer_for(name, env):
+    """The peer of the sampler class ``name``: a k-diffusion function name, "torchdiffeq", or None."""
+    if name == "ODE":
+        return "torchdiffeq" if env.args.torchdiffeq else None
+    fn = KDIFF_PEERS.get(name)
+    return fn if fn and env.kd is not None and hasattr(env.kd, fn) else None
+
+
+def peer_options(fn, sampler):
+    """Keyword arguments of the k-diffusion function ``fn`` that mirror the sampler's options."""
+    params = inspect.signature(fn).parameters
+    names = {f.name for f in dataclasses.fields(sampler)}
+    opts = {k: float(np.asarray(getattr(sampler, k))) for k in SHARED_OPTIONS if k in params and k in names}
+    if "order" in opts:
+        opts["order"] = int(opts["order"])
+    solver_type = getattr(sampler, "solver_type", None)
+    if solver_type is not None and "solver_type" in params:  # DPMSolverPP2MSDE: MidpointType / HeunType values
+        opts["solver_type"] = type(solver_type).__name__.removesuffix("Type").lower()
+    return opts
+
+
+def _has_noise(fn):
+    return "noise_sampler" in inspect.signature(fn).parameters
+
+
+def replayed_noise(sampler, key, shape, env):
+    """k-diffusion ``noise_sampler`` returning, at step i (found by sigma_i), genmodels' own draw of step i,
+    ``normal(fold_in(split(key)[1], i), shape)`` (the step samplers' convention), so that a stochastic pair
+    can be compared sample by sample. A sampler that draws otherwise simply disagrees (reported)."""
+    run_key = jax.random.split(key)[1]
+    sig = np.asarray(sampler.sigmas, np.float64)
+    zs = [env.to_torch(jax.random.normal(jax.random.fold_in(run_key, i), shape)) for i in range(len(sig) - 1)]
+    return lambda sigma, sigma_next: zs[int(np.argmin(np.abs(sig - float(sigma))))]
+
+
+def _compare(theirs, ours, tol_scale):
+    """Per-sample largest coordinate difference: (max, p99, median, scale, tolerance, agree)."""
+    err = np.abs(theirs - ours).reshape(len(ours), -1).max(axis=1)
+    scale = float(np.max(np.abs(theirs)))
+    tol = tol_scale * max(scale, 1.0)
+    p99 = float(np.quantile(err, 0.99))
+    return {"max_abs_diff": float(err.max()), "p99_abs_diff": p99, "median_abs_diff": float(np.median(err)),
+            "peer_max_abs": scale, "agree_tol": tol, "agree": p99 <= tol}  # fmt: skip
+
+
+def peer_agreement(fn_name, sampler, model, kind, noise, key, env):
+    """Agreement of genmodels and k-diffusion outputs from the same noise. Deterministic options: as they
+    are. Stochastic ones: (a) with eta = 0 on both sides (the same update without noise) and (b) with the
+    noise replayed into k-diffusion (``replayed_noise``); both reported, (a) decides ``agree``."""
+    import genmodels as gm
+
+    fn, tmodel, tnoise = getattr(env.kd, fn_name), torch_twin(kind, model, env.device), env.to_torch(noise)
+    sigmas = env.torch.from_numpy(np.asarray(sampler.sigmas)).to(env.device)
+
+    def theirs(s, **extra):
+        out = fn(tmodel, sigmas[0] * tnoise, sigmas, disable=True, **peer_options(fn, s), **extra)
+        return out.cpu().numpy()
+
+    def ours(s):
+        return np.asarray(gm.sample(model, s, key, noise.shape, noise=noise))
+
+    if sampler.deterministic:
+        return {"agreement": "deterministic", **_compare(theirs(sampler), ours(sampler), 1e-4)}
+    res = {"agreement": "eta=0"}
+    if "eta" in {f.name for f in dataclasses.fields(sampler)}:
+        det = eqx.tree_at(lambda s: s.eta, sampler, jnp.zeros_like(sampler.eta))
+        res.update(_compare(theirs(det), ours(det), 1e-4))
+    if _has_noise(fn):
+        replay = _compare(theirs(sampler, noise_sampler=replayed_noise(sampler, key, noise.shape, env)),
+                          ours(sampler), 1e-4)  # fmt: skip
+        res["replayed_noise"] = {k: replay[k] for k in ("max_abs_diff", "p99_abs_diff", "agree")}
+    return res
+
+
+def bench_peer(peer, sampler, model, kind, noise, ours, our_run, env, key=None):
+    """The same sampling run with the peer: k-diffusion's sampler on the same schedule (and options), or
+    torchdiffeq. Peer and genmodels calls alternate one by one; the speedup is the median of the paired
+    ratios. A stochastic k-diffusion sampler gets independent normals per step (``torch.randn_like``, the
+    law genmodels' steps draw) instead of its default Brownian tree, whose cost is no part of the method."""
     torch, device, sync = env.torch, env.device, env.sync
     tmodel = torch_twin(kind, model, device)
     tnoise = env.to_torch(noise)
@@ -111,9 +201,12 @@ def bench_peer(peer, sampler, model, kind, noise, ours, our_run, env):
     else:
         fn = getattr(env.kd, peer)
         sigmas = torch.from_numpy(np.asarray(sampler.sigmas)).to(device)
+        opts = peer_options(fn, sampler)
+        if not sampler.deterministic and _has_noise(fn):
+            opts["noise_sampler"] = lambda sigma, sigma_next: torch.randn_like(tnoise)
 
         def run():
-            out = fn(counted, sigmas[0] * tnoise, sigmas, disable=True)
+            out = fn(counted, sigmas[0] * tnoise, sigmas, disable=True, **opts)
             sync()
             return out
 
@@ -121,22 +214,23 @@ def bench_peer(peer, sampler, model, kind, noise, ours, our_run, env):
     theirs = run().cpu().numpy()
     peer_nfe = count[0]
     pairs = []
-    while len(pairs) < 3 or (sum(p[0] for p in pairs) < env.args.budget and len(pairs) < 10):
+    while len(pairs) < 3 or (sum(p[0] + p[1] for p in pairs) < env.args.budget and len(pairs) < 15):
         pairs.append((blocking_time(run), blocking_time(our_run)))
     med = float(np.median([p[0] for p in pairs]))
     speedup = float(np.median([p[0] / p[1] for p in pairs]))
+    row = {
+        "peer": "k-diffusion " + peer if peer != "torchdiffeq" else "torchdiffeq dopri5", "peer_nfe": peer_nfe,
+        "peer_options": {k: v for k, v in (opts.items() if peer != "torchdiffeq" else ()) if k != "noise_sampler"},
+        "peer_median_s": med, "peer_reps": len(pairs), "speedup": speedup, "speedup_goal": GOAL_SPEEDUP,
+        "speedup_ok": speedup >= GOAL_SPEEDUP,
+    }  # fmt: skip
     # per-sample error; a few samples near component boundaries amplify float32 rounding (either library
     # against a float64 run differs as much), so agreement is judged on the 99th percentile
-    err = np.abs(theirs - ours).reshape(len(ours), -1).max(axis=1)
-    scale = float(np.max(np.abs(theirs)))
-    tol = (1e-4 if peer != "torchdiffeq" else 1e-2) * max(scale, 1.0)
-    p99 = float(np.quantile(err, 0.99))
-    return {
-        "peer": "k-diffusion " + peer if peer != "torchdiffeq" else "torchdiffeq dopri5", "peer_nfe": peer_nfe,
-        "peer_median_s": med, "peer_reps": len(pairs), "speedup": speedup, "speedup_goal": GOAL_SPEEDUP,
-        "speedup_ok": speedup >= GOAL_SPEEDUP, "max_abs_diff": float(err.max()), "p99_abs_diff": p99,
-        "median_abs_diff": float(np.median(err)), "peer_max_abs": scale, "agree": p99 <= tol, "agree_tol": tol,
-    }  # fmt: skip
+    if peer == "torchdiffeq":
+        row.update({"agreement": "adaptive (different steps)", **_compare(theirs, ours, 1e-2)})
+    else:
+        row.update(peer_agreement(peer, sampler, model, kind, noise, key, env))
+    return row
 
 
 def bench_scipy_ll(mix, x, truth, runs, args):

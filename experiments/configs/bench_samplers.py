@@ -19,9 +19,9 @@ class Config:
     denoisers: tuple[str, ...] = param(("mlp", "mixture"), "denoisers: a random EDM-preconditioned MLP, the exact "
                                        "denoiser of a Gaussian mixture", choices=("mlp", "mixture"), noun="denoiser")  # fmt: skip
     dims: tuple[int, ...] = param((2, 64), "data dimensions", ge=1)
-    batches: tuple[int, ...] = param((1024, 16384), "batch sizes", ge=1)
-    samplers: tuple[str, ...] = param(SAMPLERS, "samplers (names of experiments/catalog.py or class names)",
-                                      noun="sampler")  # fmt: skip
+    batches: tuple[int, ...] = param((1, 64, 1024), "batch sizes", ge=1)
+    samplers: tuple[str, ...] = param((), "samplers (class names of gm.samplers or names of experiments/catalog.py; "
+                                      "default: every continuous sampler gm.samplers exports)", noun="sampler")  # fmt: skip
     steps: int = param(18, "schedule steps (karras) of the fixed-step samplers", ge=1)
     budget: float = param(1.0, "seconds of repeats per timing (median of >= 3)", gt=0)
     peers: bool = param(True, "time k-diffusion / torchdiffeq beside genmodels (the bench extra)")
@@ -35,15 +35,17 @@ class Config:
         "auto", "torch's device (auto: cuda when JAX runs on a GPU)", choices=("auto", "cpu", "cuda")
     )
     tf32: bool = param(False, "allow TF32 matmuls on a GPU (both JAX and torch)")
+    refuse_loaded: bool = param(False, "write no markdown tables when the load exceeded the core count")
     seed: int = param(0, "PRNG seed", ge=0)
 
     def __post_init__(self):
         validate(self)
-        for name in self.samplers:
-            catalog.sampler_name(name)  # ValueError naming it
+        for name in self.samplers:  # a catalog name, or a class name (checked against gm.samplers by the run)
+            if name not in catalog.SAMPLERS and not name.isidentifier():
+                catalog.sampler_name(name)  # ValueError naming it
 
 
-QUICK = dict(budget=0.2, batches=(1024,), spread_keys=3)
+QUICK = dict(budget=0.2, dims=(64,), batches=(1, 1024), spread_keys=3)
 
 
 NAMES: tuple[str, ...] = ()  # no named recipes: the selectors choose
