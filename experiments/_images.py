@@ -14,7 +14,7 @@ import numpy as np
 from flax import nnx
 
 import genmodels as gm
-from experiments import build, common, images
+from experiments import build, common
 from experiments.configs.images import TRAIN_IMAGES, Config
 from genmodels import classifier_metric as cm
 
@@ -191,8 +191,8 @@ def save_pictures(out: Path, grids: dict, history: list) -> None:
 
 def run(config: Config, run_dir: gm.train.RunDirectory, *, checkpoint_every: int | None = None,
         quiet: bool = False) -> dict:  # fmt: skip
-    """Train, evaluate, draw in the opened ``run_dir``; writes ``results.json`` there and returns it (and
-    prints its main entries unless ``quiet``)."""
+    """Train, evaluate, draw in the opened ``run_dir``; writes ``results.json`` there and returns it
+    (``quiet``: no progress display)."""
     t0, out = time.perf_counter(), run_dir.path
     data = load_data(config)
     (xtr, _), (xte, _) = data["train"], data["test"]
@@ -221,9 +221,4 @@ def run(config: Config, run_dir: gm.train.RunDirectory, *, checkpoint_every: int
         "platform": jax.default_backend(), "wall_time": time.perf_counter() - t0, "code_version": common.code_version(),
     }  # fmt: skip
     common.write_json(out / "results.json", results)
-    if not quiet:
-        bpd = results["bits_per_dim"]
-        print(f"{config.family} on {config.dataset}, {res.step} steps: test bits/dim {bpd['mean']:.3f} "
-              f"± {bpd['stderr'] or 0:.3f} (standard error, {bpd['num_images']} images)")  # fmt: skip
-        print("\n".join(images.fd_lines(results)))
     return results

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import textwrap
 import time
 from pathlib import Path
 
@@ -51,8 +52,8 @@ def _part(workdir: Path, opts: configs.Options, run, recipe, quiet: bool, label:
     return run(recipe, workdir, resume=resume, quiet=quiet)
 
 
-def _pm(mean: float, std: float | None, digits: int = 3) -> str:
-    return f"{mean:.{digits}g}" + ("" if std is None else f" ± {std:.2g}")
+def _pm(mean: float, std: float | None) -> str:
+    return images.plus_minus(mean, std)
 
 
 def run_toys(config: configs.Config, workdir: Path, opts: configs.Options) -> list[dict]:
@@ -105,11 +106,15 @@ def table(rows: list[dict]) -> list[str]:
 
 
 def pictures(workdir: Path) -> list[str]:
-    """Every picture under ``workdir``, one line per part folder."""
-    folders: dict[Path, list[str]] = {}
+    """Every picture under ``workdir``: per part folder (relative to ``workdir``) its files, wrapped at
+    ``WIDTH`` columns."""
+    folders: dict[str, list[str]] = {}
     for q in sorted(workdir.rglob("*.png")):
-        folders.setdefault(q.parent, []).append(q.name)
-    return [f"  {folder}/: {', '.join(names)}" for folder, names in folders.items()]
+        folders.setdefault(str(q.parent.relative_to(workdir)), []).append(q.name)
+    lines = []
+    for folder, names in folders.items():
+        lines += textwrap.wrap(", ".join(names), WIDTH, initial_indent=f"  {folder}/: ", subsequent_indent=" " * 4)
+    return lines
 
 
 def check_out(workdir: Path, overwrite: bool, resume: bool = False) -> None:

@@ -40,6 +40,7 @@ samples_*.png, real_test.png and loss.png.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from experiments import cli
@@ -49,12 +50,20 @@ OWNED = ("results.json", "results.json.tmp", "config.json", "metrics.jsonl", "ch
          "samples_heun_35.png", "samples_dpmpp2m_10.png", "samples_dpmpp2m_20.png")  # fmt: skip
 
 
+def plus_minus(mean: float, std: float | None) -> str:
+    """``mean ± std`` with the std to 2 significant digits and the mean to the same decimal place."""
+    if std is None or not math.isfinite(std) or std <= 0:
+        return f"{mean:.3g}"
+    decimals = max(0, 1 - math.floor(math.log10(std)))
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+
 def fd_lines(results: dict) -> list[str]:
     """The Fréchet distances of ``results`` as aligned text lines, each beside the floor and the ceiling."""
     fd = results["classifier_frechet"]
-    pm = lambda s: f"{s['mean']:.3g} ± {s['std']:.2g}" if s["std"] is not None else f"{s['mean']:.3g}"
-    lines = [f"classifier-Fréchet distance (fixed network {results['dataset']!r}, {fd['num_samples']} samples vs "
-             f"{fd['reference']}; mean ± std over {fd['seeds']} seeds)",
+    pm = lambda s: plus_minus(s["mean"], s["std"])
+    lines = [f"classifier-Fréchet distance, fixed network {results['dataset']!r}: {fd['num_samples']} samples vs "
+             f"{fd['reference']},", f"mean ± std over {fd['seeds']} seeds (lower is better)",
              f"  {'floor: real vs real':<24}{pm(fd['floor_real_vs_real']):>18}",
              f"  {'ceiling: uniform noise':<24}{pm(fd['ceiling_uniform_noise']):>18}"]  # fmt: skip
     for name, e in results["samplers"].items():
@@ -86,7 +95,13 @@ def run(config: configs.Config, workdir: str | Path, *, resume: bool = False, ch
 
 def main(argv: list[str] | None = None) -> dict:
     config, opts = cli.parse(configs, argv, doc=__doc__, owned=OWNED, check=check_data)
-    return run(config, opts.out, **opts.run_kwargs())
+    results = run(config, opts.out, **opts.run_kwargs())
+    if not opts.quiet:
+        bpd = results["bits_per_dim"]
+        print(f"{config.family} on {config.dataset}, {results['steps']} steps: test bits/dim "
+              f"{plus_minus(bpd['mean'], bpd['stderr'])} (± standard error, {bpd['num_images']} images)")  # fmt: skip
+        print("\n".join(fd_lines(results)) + f"\nresults, pictures: {opts.out}")
+    return results
 
 
 if __name__ == "__main__":

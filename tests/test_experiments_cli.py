@@ -166,3 +166,58 @@ def test_binary_density_on_your_own_file(tmp_path):
     res = binary_density.run(config, tmp_path / "run", quiet=True)
     assert res["reference_test_nll_nats"] is None and res["recipe"] is None and res["dataset"] == "npz"
     assert "mine.npz: 40 train / 10 valid / 10 test" in res["data"] and 0 < res["test_nll_nats"] < 6 * np.log(2) * 2
+
+
+def test_progress_prints_plain_lines_off_a_terminal(monkeypatch, capsys):
+    from genmodels.train import _log
+
+    monkeypatch.setenv(_log.PROGRESS_ENV, "lines")
+    assert _log.progress_style(True) == "lines" and _log.progress_style(False) == "off"
+    monkeypatch.setenv(_log.PROGRESS_ENV, "")
+    assert _log.progress_style(True) == "lines"  # pytest's stderr is not a terminal
+    monkeypatch.setattr(_log, "LINE_SECONDS", 0.0)
+    bar = _log._Lines(total=10, initial=0)
+    bar.set_postfix(loss="0.5")
+    bar.update(4)
+    bar.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("step 4/10 (40%) loss 0.5") and "\r" not in "".join(lines) and len(lines) == 2
+
+
+def test_demo_table_fits_100_columns(tmp_path):
+    from experiments import demo, images
+
+    fd = {
+        "num_samples": 500,
+        "reference": "360 held-out images",
+        "seeds": 5,
+        "floor_real_vs_real": {"mean": 8.123, "std": 0.4567},
+        "ceiling_uniform_noise": {"mean": 612.3, "std": 3.2},
+    }
+    res = {"dataset": "digits", "classifier_frechet": fd,
+           "samplers": {"heun_35": {"nfe": 35, "classifier_fd": {"mean": 12.3456, "std": 0.789}}}}  # fmt: skip
+    rows = [{"part": "2-D cfm on 8gaussians", "steps": 3000, "metric": ["swd 0.0312 (ratio 0.95)",
+             "data vs data 0.0329 ± 0.0041"], "nll": "2.931 nats"},
+            {"part": "EDM U-Net on 8x8 digits", "steps": 1500, "metric": ["FD 12.3 ± 0.79 (heun_35, NFE 35)",
+             "floor: real vs real 8.12 ± 0.46", "ceiling: noise 612 ± 3.2"], "nll": "1.23 bits/dim"}]  # fmt: skip
+    lines = demo.table(rows) + images.fd_lines(res)
+    assert max(map(len, lines)) <= 100 and "12.35 ± 0.79" in lines[-1] and "8.12 ± 0.46" in "".join(lines)
+    (tmp_path / "a").mkdir()
+    for name in ("a/samples.png", "a/loss.png", "b.png"):
+        (tmp_path / name).write_text("")
+    assert [line.split(": ")[1] for line in demo.pictures(tmp_path)] == ["loss.png, samples.png", "b.png"]
+
+
+def test_output_scripts_share_resume_and_overwrite(tmp_path, capsys):
+    from experiments import sampler_demo
+
+    argv = ["--samplers", "euler", "--nfe", "4", "--ode-tols", "--batch", "64", "--seeds", "2", "--out", str(tmp_path)]
+    first = sampler_demo.main(argv)
+    out = capsys.readouterr().out
+    table = [line for line in out.splitlines() if not line.startswith("wrote")]
+    assert "mean ± std over 2 seeds" in out and max(map(len, table)) <= 100
+    assert first["rows"][0]["nfe"] == 4 and first["rows"][0]["swd_std"] is not None
+    with pytest.raises(SystemExit, match="--resume .* --overwrite"):
+        sampler_demo.main(argv)
+    assert sampler_demo.main([*argv, "--resume", "--quiet"]) == json.loads((tmp_path / "results.json").read_text())
+    assert capsys.readouterr().out == ""
