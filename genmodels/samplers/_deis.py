@@ -43,8 +43,9 @@ class DEIS(AbstractAdamsSampler):
     L_j the Lagrange basis in t. diff-sampler computes C_{ij} as int L_j(tau) sigma'(tau) dtau by a Riemann
     sum over 10^4 points in tau; substituting s = sigma(tau) gives the same integral over sigma, whose
     integrand is smooth (no 1/sqrt singularity at sigma = 0), computed here inside the program by
-    ``quadrature``-point Gauss-Legendre (relative error below 1e-12 for 16 points on Karras grids of 8 or
-    more steps). The order is ``order`` (polynomial degree + 1).
+    ``quadrature``-point Gauss-Legendre (with the default 16 points, relative error 1e-11 on an 8-step
+    Karras grid to 0, 2e-8 on a 5-step one, against 200 points; diff-sampler's sums differ from these
+    integrals by their own error, 1.4e-5 relative at 10^4 points). The order is ``order`` (polynomial degree + 1).
 
     A polynomial in sigma itself instead of t(sigma) is the linear multistep method (``LMS``, ``IPNDMV``);
     diffusers' ``DEISMultistepScheduler`` fits in log-rho, another variant (not this one).

@@ -136,51 +136,6 @@ class AbstractAdamsSampler(AbstractMultistepSampler):
         return (evaluations(sigma) + extra).astype(jnp.int32)
 
 
-class IPNDMV(AbstractAdamsSampler):
-    """Improved PNDM with variable-step Adams-Bashforth coefficients: deterministic, NFE = steps.
-
-    Step i fits d by the polynomial in sigma through (sigma_{i-j}, d_{i-j}), j < p, p = min(order, i + 1),
-    and integrates it exactly over [sigma_i, sigma_{i+1}]: c_{ij} = int L_j(s) ds (Lagrange basis in
-    sigma; computed inside the program by Gauss-Legendre quadrature, exact for these polynomials). This is
-    the variable-step Adams-Bashforth method in sigma, of order ``order`` on any smooth grid (it is the same
-    method as k-diffusion's linear multistep ``LMS``, which integrates the basis numerically).
-
-    Reference checked: zju-pi/diff-sampler ``ipndm_v_sampler`` (the AMED paper's iPNDM-v). Its order-2
-    weights are these; its order-3 weights misplace a parenthesis ("(1 - a * r) / 2" where the variable-step
-    weight is "(1 - a) / 2 * r", with a = h_n / (3 (h_n + h_{n-1})) and r the ratio of step products), and its
-    order-4 weights differ as well; both reduce to the fixed-step weights on a uniform grid, so the
-    difference only shows on a non-uniform one such as Karras'. ``published=True`` uses diff-sampler's
-    coefficients as they are (measured orders: docs/samplers.md).
-
-    Args:
-        sigmas: descending schedule, ``steps + 1`` entries.
-        order: 1..4 (static), the number of d values combined.
-        published: static; ``True`` for diff-sampler's published coefficients (see above).
-        warm_start: :class:`LowerOrderStart` (default) or :class:`RungeKuttaStart`.
-        lower_order_final: static; on schedules of fewer than 15 steps, step i uses order <= steps - i.
-    """
-
-    order: int = eqx.field(default=4, static=True)
-    published: bool = eqx.field(default=False, static=True)
-    warm_start: AbstractWarmStart = LowerOrderStart()
-    lower_order_final: bool = eqx.field(default=True, static=True)
-
-    def __check_init__(self):
-        check_order(self.order, 4)
-        check_warm_start(self.warm_start)
-        if not isinstance(self.published, bool):
-            raise ArgumentTypeError(f"published must be True or False (static), got {self.published!r}.")
-
-    @property
-    def history_length(self) -> int:
-        return self.order
-
-    def weights(self, sigmas, sigma_next, p):
-        if self.published:
-            return published_ipndm_v_weights(sigmas, sigma_next, p)
-        return lagrange_integrals(sigmas, p, sigmas[0], sigma_next, lambda s: s, points=2)
-
-
 def published_ipndm_v_weights(sigmas: Float[Array, " k"], sigma_next, p) -> Array:
     """diff-sampler's ``ipndm_v_sampler`` coefficients (orders 1-4), times h_n = sigma_next - sigma_i."""
     k = sigmas.shape[0]
@@ -217,7 +172,7 @@ def published_ipndm_v_weights(sigmas: Float[Array, " k"], sigma_next, p) -> Arra
     return h * rows[p - 1, :k]
 
 
-with warnings.catch_warnings():  # IPNDM takes ``order`` (the AB order) but states its measured order
+with warnings.catch_warnings():  # both take ``order`` (the AB order) but state their measured orders
     warnings.filterwarnings("ignore", message=".*has both an `__init__` method and a", category=UserWarning)
 
     class IPNDM(AbstractAdamsSampler):
@@ -277,3 +232,71 @@ with warnings.catch_warnings():  # IPNDM takes ``order`` (the AB order) but stat
         def weights(self, sigmas, sigma_next, p):
             table = jnp.asarray(_AB_WEIGHTS[:, : self.ab_order], sigmas.dtype)
             return (sigma_next - sigmas[0]) * table[p - 1]
+
+    class IPNDMV(AbstractAdamsSampler):
+        """Improved PNDM with variable-step Adams-Bashforth coefficients: deterministic, NFE = steps.
+
+        Step i fits d by the polynomial in sigma through (sigma_{i-j}, d_{i-j}), j < p, p = min(order, i + 1),
+        and integrates it exactly over [sigma_i, sigma_{i+1}]: c_{ij} = int L_j(s) ds (Lagrange basis in
+        sigma; computed inside the program by Gauss-Legendre quadrature, exact for these polynomials). This
+        is the variable-step Adams-Bashforth method in sigma, of order ``order`` on any smooth grid (the same
+        method as k-diffusion's linear multistep ``LMS``, which integrates the basis numerically).
+
+        Reference checked: zju-pi/diff-sampler ``ipndm_v_sampler`` (the AMED paper's iPNDM-v). Its order-2
+        weights are these. Its order-3 weights misplace a parenthesis ("(1 - a * r) / 2" where the
+        variable-step weight is "(1 - a) / 2 * r", a = h_n / (3 (h_n + h_{n-1})), r the ratio of step
+        products): the weights' error is O(1 - r) = O(h) on a second difference, so the order stays 3. Its
+        order-4 weights are not the Adams-Bashforth ones even on a uniform grid ((57, -65, 43, -11) / 24
+        instead of (55, -59, 37, -9) / 24: order 3 there) and on a non-uniform grid they do not sum to one
+        (by O(h^2) on a smooth grid): order 2. ``published=True`` uses diff-sampler's coefficients as they
+        are, and ``order`` then states these measured orders (docs/samplers.md).
+
+        Args:
+            sigmas: descending schedule, ``steps + 1`` entries.
+            order: 1..4 (static), the number of d values combined (stored as ``ab_order``).
+            published: static; ``True`` for diff-sampler's published coefficients (see above).
+            warm_start: :class:`LowerOrderStart` (default) or :class:`RungeKuttaStart`.
+            lower_order_final: static; on schedules of fewer than 15 steps, step i uses order <= steps - i.
+            start_at_infinity: static, see :class:`AbstractStepSampler`.
+        """
+
+        ab_order: int = eqx.field(static=True)
+        published: bool = eqx.field(static=True)
+        warm_start: AbstractWarmStart
+        lower_order_final: bool = eqx.field(static=True)
+
+        def __init__(
+            self,
+            sigmas,
+            order: int = 4,
+            *,
+            published: bool = False,
+            warm_start: AbstractWarmStart = LowerOrderStart(),
+            lower_order_final: bool = True,
+            start_at_infinity: bool | None = None,
+        ):
+            self.sigmas = sigmas
+            self.start_at_infinity = _resolve_start_at_infinity(sigmas, start_at_infinity)
+            self.ab_order = order
+            self.published = published
+            self.warm_start = warm_start
+            self.lower_order_final = lower_order_final
+
+        def __check_init__(self):
+            check_order(self.ab_order, 4, "order")
+            check_warm_start(self.warm_start)
+            if not isinstance(self.published, bool):
+                raise ArgumentTypeError(f"published must be True or False (static), got {self.published!r}.")
+
+        @property
+        def order(self) -> int:
+            return 2 if self.published and self.ab_order == 4 else self.ab_order
+
+        @property
+        def history_length(self) -> int:
+            return self.ab_order
+
+        def weights(self, sigmas, sigma_next, p):
+            if self.published:
+                return published_ipndm_v_weights(sigmas, sigma_next, p)
+            return lagrange_integrals(sigmas, p, sigmas[0], sigma_next, lambda s: s, points=2)
