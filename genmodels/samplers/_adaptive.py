@@ -28,6 +28,7 @@ from jaxtyping import Array, Float, Int
 
 from genmodels._checks import check_count, check_schedule_dtype, is_concrete
 from genmodels.errors import ArgumentError, ArgumentTypeError
+from genmodels.samplers._adaptive_rows import diffeqsolve, raise_on_result, solve_batch_or_rows
 from genmodels.samplers._base import AbstractDenoiserSampler, Solution, count_param
 
 _FIRST_STEP_FRACTION = 1.0 / 64  # initial step of an adaptive solve, as a fraction of [v0, v1]
@@ -129,6 +130,11 @@ def check_tolerances(rtol, atol) -> None:
                 raise ArgumentError(f"{name} must be a finite number > 0, got {value!r}.")
 
 
+def _check_bool(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise ArgumentTypeError(f"{name} must be a bool (static), got {value!r}.")
+
+
 def check_max_steps(max_steps, name: str = "max_steps", minimum: int = 1) -> None:
     """Eager check of a static count (it fixes a buffer size or loop length)."""
     check_count(name, max_steps, minimum)
@@ -144,23 +150,17 @@ def checked_range(sigma_min, sigma_max, dtype):
 
 def raise_if_failed(value, sol: dfx.Solution, who: str, max_steps: int):
     """Return ``value``, raising inside the program (``eqx.error_if``) if the diffrax solve failed."""
-    failed = sol.result != dfx.RESULTS.successful
-    hit_max = sol.result == dfx.RESULTS.max_steps_reached
-    msgs = (
-        f"{who}: diffrax used all max_steps={max_steps} steps without reaching the end of the noise range. "
-        "Increase max_steps, loosen rtol/atol, or check that the model returns finite values (NaN or inf "
-        "from the model makes every step fail and shrink).",
-        f"{who}: the diffrax solve failed (non-finite values or a step-size underflow). Check that the model "
-        "returns finite values for every x and sigma in [sigma_min, sigma_max].",
-    )
-    return eqx.branched_error_if(value, failed, jnp.where(hit_max, 0, 1), msgs)
+    return raise_on_result(value, sol.result, who, max_steps)
 
 
-def _save_at(v0, v1, num_saved: int, save_trajectory: bool):
-    """SaveAt for the final state only, or for ``num_saved`` levels log-uniform in sigma (uniform in v)."""
+def _save_at(v0, v1, num_saved: int, save_trajectory: bool, unit_time: bool = False):
+    """SaveAt for the final state only, or for ``num_saved`` levels log-uniform in sigma (uniform in v),
+    and those levels; with ``unit_time`` the solve's time is u = (v - v0) / (v1 - v0) in [0, 1]."""
     if not save_trajectory:
         return dfx.SaveAt(t1=True), None
     vs = jnp.clip(jnp.linspace(v0, v1, num_saved), v0, v1)
+    if unit_time:
+        return dfx.SaveAt(ts=jnp.linspace(0.0, 1.0, num_saved, dtype=vs.dtype)), jnp.exp(-vs)
     return dfx.SaveAt(ts=vs), jnp.exp(-vs)
 
 
@@ -193,7 +193,12 @@ class ODE(_AdaptiveBase):
     ``num_saved`` levels log-uniform from sigma_max to sigma_min (``Solution.levels``; row 0 is the start,
     the last row the returned samples), interpolated by the solver's dense output.
 
-    The batch is solved as one system: the step controller uses the RMS error over all samples.
+    By default (``per_sample=False``) the batch is solved as one system: one step size for all rows,
+    from the RMS error over the whole batch, and ``Solution.nfe`` is a scalar. With ``per_sample=True``
+    every row has its own step-size controller (``jax.vmap`` of the solve over rows): row j no longer
+    depends on the other rows (the same at any batch size or sharding), each row meets ``rtol`` / ``atol``
+    by its own error, and ``Solution.nfe`` has shape (B,), the calls row j needed. The program still runs
+    until the slowest row is done, so it costs max_j nfe_j batched model calls (docs/batch_invariance.md).
 
     Args:
         sigma_max, sigma_min: noise range (traced: new values do not recompile).
@@ -201,6 +206,7 @@ class ODE(_AdaptiveBase):
         solver: an adaptive explicit Runge-Kutta solver from diffrax (default ``diffrax.Dopri5()``).
         max_steps: bound on attempted steps (static); running out raises a runtime error saying so.
         num_saved: trajectory length when ``save_trajectory`` (static).
+        per_sample: one step-size controller per row (static, default False; see above).
     """
 
     rtol: Float[Array, ""] = eqx.field(default=1e-5, converter=_as_float)
@@ -208,12 +214,14 @@ class ODE(_AdaptiveBase):
     solver: dfx.AbstractSolver = dfx.Dopri5()
     max_steps: int = eqx.field(default=4096, static=True, converter=count_param)
     num_saved: int = eqx.field(default=33, static=True, converter=count_param)
+    per_sample: bool = eqx.field(default=False, static=True)
 
     def __check_init__(self):
         check_sigma_range(self.sigma_min, self.sigma_max)
         check_tolerances(self.rtol, self.atol)
         check_max_steps(self.max_steps)
         check_max_steps(self.num_saved, "num_saved", 2)
+        _check_bool("per_sample", self.per_sample)
         check_solver(self.solver, sde=False, adaptive=True)
 
     @property
@@ -229,27 +237,20 @@ class ODE(_AdaptiveBase):
     def integrate(self, denoiser, noise, key, save_trajectory):
         dtype = noise.dtype
         _, v0, v1 = self._range(dtype)
-
-        def drift(v, x, args):
-            return denoiser(x, jnp.exp(-v)) - x
-
         saveat, levels = _save_at(v0, v1, self.num_saved, save_trajectory)
-        term, x0 = dfx.ODETerm(drift), jnp.exp(-v0) * noise
-        sol = dfx.diffeqsolve(
-            term,
-            self.solver,
-            v0,
-            v1,
-            (v1 - v0) * _FIRST_STEP_FRACTION,
-            x0,
-            saveat=saveat,
-            stepsize_controller=dfx.PIDController(rtol=self.rtol.astype(dtype), atol=self.atol.astype(dtype)),
-            max_steps=self.max_steps,
-            throw=False,
-            solver_state=fsal_state(self.solver, term, v0, x0),
-        )
-        ys = raise_if_failed(sol.ys, sol, "gm.samplers.ODE", self.max_steps)
-        nfe = solver_nfe(self.solver, sol.stats["num_steps"])
+        controller = dfx.PIDController(rtol=self.rtol.astype(dtype), atol=self.atol.astype(dtype))
+
+        def solve(denoise, x0, key):
+            term = dfx.ODETerm(lambda v, x, args: denoise(x, jnp.exp(-v)) - x)
+            state = fsal_state(self.solver, term, v0, x0)
+            dt0 = (v1 - v0) * _FIRST_STEP_FRACTION
+            return diffeqsolve(term, self.solver, v0, v1, dt0, x0, saveat=saveat, controller=controller,
+                               max_steps=self.max_steps, solver_state=state)  # fmt: skip
+
+        x0 = jnp.exp(-v0) * noise
+        ys, steps, result = solve_batch_or_rows(solve, denoiser, x0, key, self.per_sample)
+        ys = raise_on_result(ys, result, "gm.samplers.ODE", self.max_steps)
+        nfe = solver_nfe(self.solver, steps)
         if not save_trajectory:
             return Solution(ys[-1], nfe)
         return Solution(ys[-1], nfe, ys, levels.astype(dtype))
@@ -273,7 +274,20 @@ class SDE(_AdaptiveBase):
 
     The Brownian motion is a ``diffrax.VirtualBrownianTree`` keyed by the sampler key, resolved to
     2^-18 of the v range (about 4e-5 for the default sigmas): the same key gives the same samples,
-    whatever steps the controller takes.
+    whatever steps the controller takes. diffrax runs in the unit time u = (v - v0) / (v1 - v0), where
+    dx = 2 L (D - x) du + sqrt(2 L) sigma dB_u with L = v1 - v0 (the same equation; it gives the tree
+    the constant interval [0, 1]: a tree over a traced interval drew other numbers when XLA partitioned
+    the batch over several devices).
+
+    Adaptive steps are per row by default (``per_sample=True``): every row is its own solve (``jax.vmap``
+    over rows) with its own step-size controller and its own Brownian tree, keyed ``fold_in(key, j)``, so
+    row j is the same at any batch size, device count or chunking, and ``Solution.nfe`` has shape (B,):
+    the calls row j needed (the final denoising included). The program runs until the slowest row is
+    done (max_j nfe_j batched model calls; docs/batch_invariance.md). ``per_sample=False`` solves the
+    batch as one system (one step size from the RMS error over all rows; scalar ``nfe``), which makes a
+    row depend on the others. With fixed steps (``steps=N``) the option has no effect: the batch is one
+    solve on the shared grid, and row j of its Brownian tree is already the same at any batch size
+    (partitionable threefry); ``nfe`` is a scalar.
 
     With ``denoise_final=True`` (default) the result is the Tweedie denoising x0 = D(x(sigma_min),
     sigma_min), one more model call; otherwise x(sigma_min) itself, a sample of the data convolved with
@@ -292,6 +306,8 @@ class SDE(_AdaptiveBase):
         max_steps: bound on attempted adaptive steps (static).
         denoise_final: finish with x0 = D(x, sigma_min) (static).
         num_saved: trajectory length when ``save_trajectory`` (static).
+        per_sample: one step-size controller and Brownian motion per row for adaptive steps (static,
+            default True; see above).
     """
 
     solver: dfx.AbstractSolver = dfx.ShARK()
@@ -301,12 +317,14 @@ class SDE(_AdaptiveBase):
     max_steps: int = eqx.field(default=4096, static=True, converter=count_param)
     denoise_final: bool = eqx.field(default=True, static=True)
     num_saved: int = eqx.field(default=33, static=True, converter=count_param)
+    per_sample: bool = eqx.field(default=True, static=True)
 
     def __check_init__(self):
         check_sigma_range(self.sigma_min, self.sigma_max)
         check_tolerances(self.rtol, self.atol)
         check_max_steps(self.max_steps)
         check_max_steps(self.num_saved, "num_saved", 2)
+        _check_bool("per_sample", self.per_sample)
         if self.steps is not None:
             check_max_steps(self.steps, "steps")
         if not isinstance(self.denoise_final, bool):
@@ -326,38 +344,34 @@ class SDE(_AdaptiveBase):
     def integrate(self, denoiser, noise, key, save_trajectory):
         dtype = noise.dtype
         sigma_min, v0, v1 = self._range(dtype)
-
-        def drift(v, x, args):
-            return 2.0 * (denoiser(x, jnp.exp(-v)) - x)
-
-        def diffusion(v, x, args):
-            return lx.DiagonalLinearOperator(jnp.full(x.shape, jnp.sqrt(2.0) * jnp.exp(-v), dtype))
-
-        shape = jax.ShapeDtypeStruct(noise.shape, dtype)
-        tol = (v1 - v0) * 2.0**-_BROWNIAN_DEPTH
-        brownian = dfx.VirtualBrownianTree(v0, v1, tol, shape, key, levy_area=_levy_area(self.solver))
-        terms = dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(diffusion, brownian))
+        length = v1 - v0  # the solve runs in u = (v - v0) / length in [0, 1]; see the class docstring
         if self.steps is None:
             controller = dfx.PIDController(rtol=self.rtol.astype(dtype), atol=self.atol.astype(dtype))
-            dt0, max_steps = (v1 - v0) * _FIRST_STEP_FRACTION, self.max_steps
+            dt0, max_steps = _FIRST_STEP_FRACTION, self.max_steps
         else:
-            controller = dfx.StepTo(ts=jnp.linspace(v0, v1, self.steps + 1).at[-1].set(v1))
+            controller = dfx.StepTo(ts=jnp.linspace(0.0, 1.0, self.steps + 1, dtype=dtype).at[-1].set(1.0))
             dt0, max_steps = None, self.steps
-        saveat, levels = _save_at(v0, v1, self.num_saved, save_trajectory)
-        sol = dfx.diffeqsolve(
-            terms,
-            self.solver,
-            v0,
-            v1,
-            dt0,
-            jnp.exp(-v0) * noise,
-            saveat=saveat,
-            stepsize_controller=controller,
-            max_steps=max_steps,
-            throw=False,
-        )
-        ys = raise_if_failed(sol.ys, sol, "gm.samplers.SDE", max_steps)
-        nfe = solver_nfe(self.solver, sol.stats["num_steps"], sde=True)
+        saveat, levels = _save_at(v0, v1, self.num_saved, save_trajectory, unit_time=True)
+
+        def solve(denoise, x0, key):
+            def drift(u, x, args):
+                return 2.0 * length * (denoise(x, jnp.exp(-(v0 + length * u))) - x)
+
+            def diffusion(u, x, args):
+                scale = jnp.sqrt(2.0 * length) * jnp.exp(-(v0 + length * u))
+                return lx.DiagonalLinearOperator(jnp.full(x.shape, scale, dtype))
+
+            shape = jax.ShapeDtypeStruct(x0.shape, dtype)
+            tol = 2.0**-_BROWNIAN_DEPTH
+            brownian = dfx.VirtualBrownianTree(0.0, 1.0, tol, shape, key, levy_area=_levy_area(self.solver))
+            terms = dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(diffusion, brownian))
+            return diffeqsolve(terms, self.solver, 0.0, 1.0, dt0, x0, saveat=saveat, controller=controller,
+                               max_steps=max_steps)  # fmt: skip
+
+        per_sample = self.per_sample and self.steps is None
+        ys, steps, result = solve_batch_or_rows(solve, denoiser, jnp.exp(-v0) * noise, key, per_sample)
+        ys = raise_on_result(ys, result, "gm.samplers.SDE", max_steps)
+        nfe = solver_nfe(self.solver, steps, sde=True)
         x = ys[-1]
         if self.denoise_final:
             x = denoiser(x, sigma_min)

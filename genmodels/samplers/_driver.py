@@ -72,9 +72,32 @@ def _narrow_noise_dtype(noise) -> np.dtype | None:
     return None
 
 
+def _check_sharding(sharding, shape: tuple[int, ...], noise) -> jax.sharding.Sharding | None:
+    """The sharding the samples are to have: ``sharding``, else that of noise spread over several devices,
+    else ``None`` (no constraint). A sharding must split ``shape`` evenly (the batch axis first of all)."""
+    if sharding is None:
+        spread = isinstance(noise, jax.Array) and len(noise.sharding.device_set) > 1
+        return noise.sharding if spread else None
+    if not isinstance(sharding, jax.sharding.Sharding):
+        raise ArgumentTypeError(
+            "sharding must be a jax.sharding.Sharding of the samples, such as "
+            f"NamedSharding(mesh, PartitionSpec('batch')), or None; got {type(sharding).__name__}."
+        )
+    try:
+        shard = sharding.shard_shape(shape)
+    except (ValueError, TypeError, IndexError) as err:
+        raise ArgumentError(f"sharding {sharding} does not fit samples of shape {shape}: {err}") from err
+    if shard[0] * (shape[0] // shard[0]) != shape[0]:
+        raise ArgumentError(f"sharding {sharding} does not split the batch of {shape[0]} rows evenly.")
+    return sharding
+
+
 @eqx.filter_jit
-def _solve(model, sampler, key, shape, noise, save_trajectory):
-    return sampler.run(model, key, shape, noise, save_trajectory)
+def _solve(model, sampler, key, shape, noise, save_trajectory, sharding):
+    sol = sampler.run(model, key, shape, noise, save_trajectory)
+    if sharding is None:
+        return sol
+    return eqx.tree_at(lambda s: s.samples, sol, jax.lax.with_sharding_constraint(sol.samples, sharding))
 
 
 def _nonfinite_error(sampler: AbstractSampler, row: int) -> GenmodelsError:
@@ -156,6 +179,7 @@ def solve(
     *,
     noise: Array | None = None,
     save_trajectory: bool = False,
+    sharding: jax.sharding.Sharding | None = None,
 ) -> Solution:
     """Run ``sampler`` on ``model`` as one compiled program and return a :class:`Solution`.
 
@@ -170,6 +194,11 @@ def solve(
             noise level); continuous samplers only. Its dtype is the run's dtype (float16 refuses noise
             levels above 128, see ``gm.errors.ScheduleError``).
         save_trajectory: keep every intermediate state in ``Solution.trajectory``.
+        sharding: optional ``jax.sharding.Sharding`` of the samples, typically
+            ``NamedSharding(mesh, PartitionSpec("batch"))`` to split the batch over a mesh's devices; the
+            samples come back with it. Without it, noise spread over several devices gives its sharding.
+            Row j does not depend on the sharding (docs/batch_invariance.md). A sharding that does not
+            split ``shape`` evenly is an ``ArgumentError``.
 
     Raises:
         NonFiniteSampleError: a step of the sampler produced NaN or inf (the error names the step and its
@@ -187,11 +216,18 @@ def solve(
     narrow = _narrow_noise_dtype(noise)
     if narrow is not None and isinstance(sampler, AbstractDenoiserSampler):
         sampler.check_dtype(narrow)
-    return _raise_if_nonfinite(sampler, _solve(model, sampler, key, shape, noise, save_trajectory))
+    sharding = _check_sharding(sharding, shape, noise)
+    return _raise_if_nonfinite(sampler, _solve(model, sampler, key, shape, noise, save_trajectory, sharding))
 
 
 def sample(
-    model: Any, sampler: AbstractSampler, key: PRNGKeyArray, shape: tuple[int, ...], *, noise: Array | None = None
+    model: Any,
+    sampler: AbstractSampler,
+    key: PRNGKeyArray,
+    shape: tuple[int, ...],
+    *,
+    noise: Array | None = None,
+    sharding: jax.sharding.Sharding | None = None,
 ) -> Array:
     """Samples of ``shape`` from ``model`` with ``sampler``: ``solve(...).samples`` (same checks and errors)."""
-    return solve(model, sampler, key, shape, noise=noise).samples
+    return solve(model, sampler, key, shape, noise=noise, sharding=sharding).samples
