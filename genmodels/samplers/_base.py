@@ -48,7 +48,9 @@ class Solution(eqx.Module):
     Attributes:
         samples: the final samples, shape ``shape``.
         nfe: number of model evaluations (denoiser calls, or network calls for autoregressive models),
-            counted inside the compiled program.
+            counted inside the compiled program: a scalar, except for per-row adaptive solves
+            (``SDE()`` by default, ``ODE(per_sample=True)``), where it has shape (batch,): the calls row j
+            needed (the program makes max_j nfe_j batched calls; docs/batch_invariance.md).
         trajectory: ``(num_saved, *shape)`` states when ``save_trajectory=True``, else ``None``. For step
             samplers row 0 is the starting state and row i the state after step i.
         levels: the noise level of each trajectory row (``None`` without a trajectory).
@@ -61,7 +63,7 @@ class Solution(eqx.Module):
     """
 
     samples: Array
-    nfe: Int[Array, ""]
+    nfe: Int[Array, ""] | Int[Array, " batch"]
     trajectory: Array | None = None
     levels: Array | None = None
     first_nonfinite: Int[Array, ""] | None = None
