@@ -17,9 +17,7 @@ from genmodels.samplers._multistep import (
     AbstractWarmStart,
     LowerOrderStart,
     effective_order,
-    empty_history,
     is_warm,
-    push,
     runge_kutta_step,
     warm_extra_calls,
 )
@@ -93,28 +91,32 @@ class LMS(AbstractMultistepSampler):
         return True
 
     def init(self, denoiser, x, key):
-        return empty_history(self.order, x)
+        # (d_i, ..., d_{i-order+1} as separate arrays, their sigmas, how many are filled): shifted by renaming,
+        # not a stacked History, whose concatenate copies order x B x d numbers per step
+        return (jnp.zeros_like(x),) * self.order, jnp.ones((self.order,), x.dtype), jnp.asarray(0, jnp.int32)
 
-    def step(self, denoiser, i, x, history, key):
+    def step(self, denoiser, i, x, state, key):
+        past, past_sigmas, count = state
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
         denoised = denoiser(x, sigma)
-        new = push(history, (x - denoised) / sigma, sigma)
+        ds = ((x - denoised) / sigma,) + past[:-1]
+        sigmas = jnp.concatenate([sigma[None], past_sigmas[:-1]])
 
         def multistep(x):
-            p = effective_order(self.order, history.count, i, self.num_steps, self.lower_order_final)
+            p = effective_order(self.order, count, i, self.num_steps, self.lower_order_final)
             # unfilled slots hold sigma = 1, which may equal a filled one: give them distinct stand-ins
-            nodes = jnp.where(jnp.arange(self.order) <= history.count, new.sigmas, -1.0 - jnp.arange(self.order))
-            c = lms_weights(nodes, p, sigma_next, self.order)
-            return x + jnp.tensordot(c, new.values, axes=1)
+            k = jnp.arange(self.order)
+            c = lms_weights(jnp.where(k <= count, sigmas, -1.0 - k), p, sigma_next, self.order)
+            return x + sum(c[j] * ds[j] for j in range(self.order))
 
-        warm = is_warm(self.warm_start, self.order, history.count)
+        warm = is_warm(self.warm_start, self.order, count)
         if warm is False:
             x_new = multistep(x)
         else:
             substeps = self.warm_start.substeps
             rk = lambda x: runge_kutta_step(denoiser, x, sigma, sigma_next, denoised, substeps)  # noqa: E731
             x_new = jax.lax.cond(warm, rk, multistep, x)
-        return x_new, new
+        return x_new, (ds, sigmas, jnp.minimum(count + 1, self.order))
 
     def step_nfe(self, i, evaluations=unit_cost):
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
