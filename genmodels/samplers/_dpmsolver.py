@@ -58,8 +58,8 @@ class AbstractDPMCoefficients(eqx.Module):
     and the update is x' = e^{-h_eta} x + c_0 D_i + phi_2 d1 - w phi_3 d2. Taylor consistency needs
     w phi_3 d2 = phi_3 h^2 D'', that is **w = 2** (:class:`CorrectedCoefficients`): local error O(h^4),
     global order 3. The authors' reference code (LuChengTHU/dpm-solver, ``dpm_solver_pytorch.py``,
-    ``multistep_dpm_solver_third_update``, checked at commit 52bc3fb), and k-diffusion's
-    ``sample_dpmpp_3m_sde`` and diffusers after it, use **w = 1** (:class:`PublishedCoefficients`): the
+    ``multistep_dpm_solver_third_update``, checked at commit 52bc3fb), k-diffusion's ``sample_dpmpp_3m_sde``
+    and diffusers' ``DPMSolverMultistepScheduler.multistep_dpm_solver_third_order_update`` use **w = 1** (:class:`PublishedCoefficients`): the
     second-derivative term enters with half its weight, the local error is O(h^3) and the global order 2
     (measured in float64 with exact starting values: see ``docs/samplers.md``).
     """
