@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,70 +13,32 @@ import numpy as np
 import genmodels as gm
 from experiments import common
 from experiments.configs.guidance import Config
-from genmodels.protocols import AbstractDenoiserModel, HasLimitAtInfinity
-
-LABELS = {"cfg": "CFG", "cfg-interval": "CFG + interval", "autoguidance": "autoguidance"}
 
 
-class _ClassMixtures(eqx.Module, AbstractDenoiserModel, HasLimitAtInfinity):
-    """Stand-in class-conditional mixture (one diagonal GaussianMixture per class, equal class weights)."""
-
-    classes: tuple
-
-    def _union(self):
-        c = self.classes
-        w = jnp.concatenate([m.weights / len(c) for m in c])
-        return gm.targets.GaussianMixture(
-            w, jnp.concatenate([m.means for m in c]), jnp.concatenate([m.stds for m in c])
-        )
-
-    def denoise(self, x, sigma, labels=None):
-        if labels is None:
-            return self._union().denoise(x, sigma)
-        outs = jnp.stack([m.denoise(x, sigma) for m in self.classes])
-        return outs[labels, jnp.arange(x.shape[0])]
-
-    def at_infinity(self, eps, labels=None):
-        if labels is None:
-            return self._union().at_infinity(eps)
-        return jnp.stack([m.mean for m in self.classes])[labels].astype(eps.dtype)
-
-    def log_prob(self, x, labels):
-        lp = jnp.stack([m.log_prob(x) for m in self.classes])
-        return lp[labels, jnp.arange(x.shape[0])]
-
-    def sample(self, key, labels):
-        keys = jax.random.split(key, len(self.classes))
-        xs = jnp.stack([m.sample(k, labels.shape[0]) for m, k in zip(self.classes, keys, strict=True)])
-        return xs[labels, jnp.arange(labels.shape[0])]
-
-    def widened(self, factor):
-        return _ClassMixtures(
-            tuple(gm.targets.GaussianMixture(m.weights, m.means, m.stds * factor) for m in self.classes)
-        )
+def models(config: Config):
+    """(truth, good, bad): the class-conditional tree and its controlled imperfect versions, all exact."""
+    key = jax.random.key(config.tree_seed)
+    truth = gm.targets.branching_tree(key, depth=config.depth)
+    good = truth.widen(config.good_widen)
+    bad = gm.targets.branching_tree(key, depth=config.depth, per_branch=config.bad_per_branch).widen(config.bad_widen)
+    return truth, good, bad
 
 
-def _target() -> _ClassMixtures:
-    """Two classes of elongated components along branches (a stand-in for the EDM2-like toy)."""
-    classes = []
-    for c, angle0 in enumerate((0.3, 0.3 + np.pi)):
-        means, stds, weights = [], [], []
-        for b in range(3):
-            ang = angle0 + (b - 1) * 0.7
-            for r in (0.6, 1.2, 1.8):
-                means.append([r * np.cos(ang), r * np.sin(ang)])
-                stds.append([0.12 + 0.05 * r, 0.06 + 0.02 * c])
-                weights.append(1.0 / r)
-        classes.append(gm.targets.GaussianMixture(np.array(weights), np.array(means), np.array(stds)))
-    return _ClassMixtures(tuple(classes))
-
-
-def _guided(method: str, good, bad, labels, w, interval):
-    if method == "cfg":
-        return gm.guidance.ClassifierFree(good, labels, w)
-    if method == "cfg-interval":
-        return gm.guidance.ClassifierFree(good, labels, w, interval=interval)
-    return gm.guidance.Autoguidance(good, bad, labels, w)
+def variants(config: Config, good, bad, labels) -> dict:
+    """Label -> function of w giving the guided model: one per method, one per interval of cfg-interval."""
+    out = {}
+    for method in config.methods:
+        if method == "cfg":
+            out["CFG"] = lambda w: gm.guidance.ClassifierFree(good, labels, w)
+        elif method == "autoguidance":
+            out["autoguidance"] = lambda w: gm.guidance.Autoguidance(good, bad, labels, w)
+        else:
+            for lo, hi in config.interval_pairs:
+                interval = gm.guidance.GuidanceInterval(lo, hi)
+                out[f"CFG + [{lo:g}, {hi:g}]"] = lambda w, i=interval: gm.guidance.ClassifierFree(
+                    good, labels, w, interval=i
+                )
+    return out
 
 
 def _swd_per_class(key, x, ref, labels_np, num_classes):
@@ -86,10 +47,20 @@ def _swd_per_class(key, x, ref, labels_np, num_classes):
     return float(np.mean([float(v) for v in out]))
 
 
+MMD_BANDWIDTHS = (0.02, 0.05, 0.2)  # component stds are 0.004-0.03: small kernels see the branches' width
+
+
+def _mmd_per_class(x, ref, labels_np, num_classes):
+    """Squared MMD (gm.metrics.mmd, kernels of MMD_BANDWIDTHS) of each class to its reference, averaged."""
+    out = [gm.metrics.mmd(x[labels_np == c], ref[labels_np == c], MMD_BANDWIDTHS) for c in range(num_classes)]
+    return float(np.mean([float(v) for v in out]))
+
+
 def _score(truth, x, labels, labels_np, ref, key, num_classes) -> dict:
     return {
-        "precision": float(jnp.mean(truth.log_prob(x, labels))),
+        "precision": float(jnp.mean(truth.log_prob(x, 0.0, labels))),
         "swd": _swd_per_class(key, x, ref, labels_np, num_classes),
+        "mmd": _mmd_per_class(x, ref, labels_np, num_classes),
     }
 
 
@@ -98,22 +69,22 @@ def run(config: Config, out: Path, *, quiet: bool = False) -> dict:
     ``out/results.json``, ``out/table.md``, ``out/samples.png`` and ``out/tradeoff.png``."""
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    truth = _target()
-    good, bad = truth.widened(config.good_widen), truth.widened(config.bad_widen)
-    num_classes = len(truth.classes)
+    truth, good, bad = models(config)
+    num_classes = truth.num_classes
     labels = jnp.repeat(jnp.arange(num_classes), config.per_class)
     labels_np = np.asarray(labels)
     shape = (labels.shape[0], 2)
     key = jax.random.key(config.seed)
     k_noise, k_ref, k_swd, k_base = jax.random.split(key, 4)
-    ref = truth.sample(k_ref, labels)
-    pairs = [truth.sample(k, labels) for k in jax.random.split(k_base, config.baseline_pairs)]
+    ref = truth.sample(k_ref, labels.shape[0], labels)
+    pairs = [truth.sample(k, labels.shape[0], labels) for k in jax.random.split(k_base, config.baseline_pairs)]
     base = [_swd_per_class(k_swd, p, ref, labels_np, num_classes) for p in pairs]
-    exact = {"precision": float(jnp.mean(truth.log_prob(pairs[0], labels))), "swd": float(np.mean(base)),
-             "swd_std": float(np.std(base))}  # fmt: skip
+    base_mmd = [_mmd_per_class(p, ref, labels_np, num_classes) for p in pairs]
+    exact = {"precision": float(jnp.mean(truth.log_prob(pairs[0], 0.0, labels))),
+             "swd": float(np.mean(base)), "swd_std": float(np.std(base)),
+             "mmd": float(np.mean(base_mmd)), "mmd_std": float(np.std(base_mmd))}  # fmt: skip
     sampler = gm.samplers.Heun(gm.schedules.karras(config.steps))
     fine = gm.samplers.Heun(gm.schedules.karras(2 * config.steps))
-    interval = gm.guidance.GuidanceInterval(*config.interval)
     cond_good = gm.models.with_labels(good, labels)
     x_fine = gm.sample(cond_good, fine, k_noise, shape)
     x_coarse = gm.sample(cond_good, sampler, k_noise, shape)
@@ -124,14 +95,15 @@ def run(config: Config, out: Path, *, quiet: bool = False) -> dict:
         sol = gm.solve(model, sampler, k_noise, shape)
         rows.append({"method": name, "w": None, "nfe": int(sol.nfe),
                      **_score(truth, sol.samples, labels, labels_np, ref, k_swd, num_classes)})  # fmt: skip
-    for method in config.methods:
+    for name, guided in variants(config, good, bad, labels).items():
         for w in config.scales:
-            sol = gm.solve(_guided(method, good, bad, labels, w, interval), sampler, k_noise, shape)
-            rows.append({"method": LABELS[method], "w": w, "nfe": int(sol.nfe),
+            sol = gm.solve(guided(w), sampler, k_noise, shape)
+            rows.append({"method": name, "w": w, "nfe": int(sol.nfe),
                          **_score(truth, sol.samples, labels, labels_np, ref, k_swd, num_classes)})  # fmt: skip
-            pictures[(LABELS[method], w)] = np.asarray(sol.samples)
+            pictures[(name, w)] = np.asarray(sol.samples)
     for r in rows:
         r["swd_ratio"] = r["swd"] / exact["swd"]
+        r["mmd_ratio"] = r["mmd"] / exact["mmd"]
     results = {"config": {f: getattr(config, f) for f in config.__dataclass_fields__}, "exact": exact,
                "sampler_error": sampler_error, "wall_time_s": round(time.perf_counter() - start, 1),
                "rows": rows}  # fmt: skip
@@ -148,11 +120,14 @@ def run(config: Config, out: Path, *, quiet: bool = False) -> dict:
 def table(results: dict) -> str:
     """The markdown table of ``results`` (one row per method and weight, the exact samples first)."""
     ex = results["exact"]
-    rows = [["exact samples", "-", "-", f"{ex['precision']:.3f}", f"{ex['swd']:.4f} ± {ex['swd_std']:.4f}", "1.00"]]
+    rows = [["exact samples", "-", "-", f"{ex['precision']:.3f}", f"{ex['swd']:.4f} ± {ex['swd_std']:.4f}", "1.00",
+             f"{ex['mmd']:.2e} ± {ex['mmd_std']:.1e}", "1.0"]]  # fmt: skip
     for r in results["rows"]:
         w = "-" if r["w"] is None else f"{r['w']:g}"
-        rows.append([r["method"], w, r["nfe"], f"{r['precision']:.3f}", f"{r['swd']:.4f}", f"{r['swd_ratio']:.2f}"])
-    header = ["method", "w", "NFE", "precision: mean log p(x | y)", "coverage: sliced W2", "W2 / baseline"]
+        rows.append([r["method"], w, r["nfe"], f"{r['precision']:.3f}", f"{r['swd']:.4f}", f"{r['swd_ratio']:.2f}",
+                     f"{r['mmd']:.2e}", f"{r['mmd_ratio']:.1f}"])  # fmt: skip
+    header = ["method", "w", "NFE", "precision: mean log p(x | y)", "coverage: sliced W2", "W2 / baseline",
+              "MMD²", "MMD² / baseline"]  # fmt: skip
     return common.markdown_table(header, rows)
 
 
@@ -169,7 +144,7 @@ def _plot_samples(pictures, labels_np, config, path):
         for c, (title, x) in enumerate(panels):
             ax = axes[r, c]
             ax.scatter(x[pick, 0], x[pick, 1], s=0.6, c=colours[pick], alpha=0.6, linewidths=0)
-            ax.set_xlim(-2.5, 2.5), ax.set_ylim(-2.5, 2.5), ax.set_aspect("equal")
+            ax.set_xlim(-1.6, 1.6), ax.set_ylim(-1.6, 1.6), ax.set_aspect("equal")
             ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(title, fontsize=7)
     fig.tight_layout()

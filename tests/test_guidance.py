@@ -234,7 +234,7 @@ def test_guidance_experiment_runs_small(tmp_path):
     argv = ["--out", str(tmp_path), "--per-class", "256", "--scales", "1", "2", "--steps", "4", "--quiet"]
     results = guidance.main(argv)
     methods = {r["method"] for r in results["rows"]}
-    assert {"CFG", "CFG + interval", "autoguidance"} <= methods
+    assert {"CFG", "CFG + [0.2, 2]", "autoguidance"} <= methods
     at_one = [r for r in results["rows"] if r["w"] == 1.0]
     precision = [r["precision"] for r in at_one]  # w = 1 is the good model for every method
     np.testing.assert_allclose(precision, precision[0], rtol=1e-4)

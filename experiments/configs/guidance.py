@@ -20,24 +20,34 @@ METHODS = ("cfg", "cfg-interval", "autoguidance")
 @dataclasses.dataclass(frozen=True)
 class Config:
     methods: tuple[str, ...] = param(METHODS, "guidance methods", choices=METHODS, noun="method")
-    scales: tuple[float, ...] = param((1.0, 1.5, 2.0, 3.0, 4.0), "guidance weights w (w = 1: the good model alone)")
+    scales: tuple[float, ...] = param((1.0, 1.25, 1.5, 2.0, 3.0, 4.0), "guidance weights w (1: the good model alone)")
+    depth: int = param(6, "branching levels of each class's tree (gm.targets.branching_tree)", ge=1)
+    tree_seed: int = param(0, "PRNG seed of the tree's branch perturbations", ge=0)
     good_widen: float = param(1.15, "the good model's component stds over the true ones", ge=1)
     bad_widen: float = param(1.6, "the bad guide's component stds over the true ones (autoguidance)", ge=1)
-    interval: tuple[float, float] = param((0.2, 2.0), "guidance interval [lo, hi] of cfg-interval (noise levels)",
-                                          ge=0)  # fmt: skip
+    bad_per_branch: int = param(8, "the bad guide's components per branch (8: the true ones; fewer: moment-matched "
+                                "runs, coarser)", ge=1, lt=9)  # fmt: skip
+    intervals: tuple[float, ...] = param((0.2, 2.0, 0.02, 0.2), "guidance intervals of cfg-interval as pairs "
+                                         "LO HI LO HI ... (noise levels; one row per pair)", ge=0)  # fmt: skip
     steps: int = param(32, "Heun steps on Karras' grid (2 steps - 1 denoiser calls)", ge=2)
-    per_class: int = param(5000, "samples per class (>= 256: the sliced W2 compares 256 quantiles)", ge=256)
+    per_class: int = param(2000, "samples per class (>= 256: the sliced W2 compares 256 quantiles)", ge=256)
     baseline_pairs: int = param(5, "pairs of exact sample sets for the sliced W2 baseline (its mean and std)", ge=2)
     seed: int = param(0, "PRNG seed", ge=0)
 
     def __post_init__(self):
         validate(self)
-        if self.interval[0] > self.interval[1]:
-            raise ValueError(f"--interval: lo must be <= hi, got {self.interval}")
+        pairs = self.interval_pairs
+        if len(self.intervals) % 2 or not pairs or any(lo > hi for lo, hi in pairs):
+            raise ValueError(f"--intervals: need pairs LO HI with LO <= HI, got {self.intervals}")
         if not self.methods or len(set(self.methods)) != len(self.methods):
             raise ValueError("--methods must list at least one method, none twice")
         if not self.scales or len(set(self.scales)) != len(self.scales):
             raise ValueError("--scales must list at least one weight, none twice")
+
+    @property
+    def interval_pairs(self) -> tuple[tuple[float, float], ...]:
+        """``intervals`` as (lo, hi) pairs."""
+        return tuple(zip(self.intervals[::2], self.intervals[1::2], strict=False))
 
 
 NAMES: tuple[str, ...] = ()  # one recipe
