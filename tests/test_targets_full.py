@@ -8,7 +8,7 @@ import pytest
 
 import genmodels as gm
 from genmodels.errors import ArgumentError, ArgumentTypeError
-from genmodels.targets import ClassMixture
+from genmodels.targets import ClassMixture, FullGaussianMixture
 
 
 def dense_truth(weights, means, covs, x, sigma):
@@ -31,8 +31,10 @@ def exact_parts(model, x, sigma, labels=None):
     """log p, D, score and grad_x log p of ``model`` in one program."""
     sig = jnp.broadcast_to(sigma, x.shape[:1])
     lab = None if labels is None else labels[:, None]
-    grad = jax.vmap(jax.grad(lambda xi, si, li: model.log_prob(xi[None], si, li)[0]))(x, sig, lab)
-    return model.log_prob(x, sigma, labels), model.denoise(x, sigma, labels), model.score(x, sigma, labels), grad
+    log_p = model.log_prob if labels is None else lambda xi, si, li: model.log_prob(xi, si, li)
+    grad = jax.vmap(jax.grad(lambda xi, si, *li: log_p(xi[None], si, *li)[0]))(x, sig, *([] if lab is None else [lab]))
+    lp = model.log_prob(x, sigma) if labels is None else model.log_prob(x, sigma, labels)
+    return lp, model.denoise(x, sigma, labels), model.score(x, sigma, labels), grad
 
 
 # ---- the class-conditional tree -------------------------------------------------------------------------
@@ -103,23 +105,38 @@ def test_tree_structure_priors_limits_and_variants(x64):
     assert not np.allclose(other.mixture.means, tree.mixture.means)
 
 
+def dense_moments(weights, means, covs):
+    """Mean and covariance of sum_k w_k N(mu_k, Sigma_k) (numpy)."""
+    w, mu, cov = (np.asarray(a, np.float64) for a in (weights, means, covs))
+    w = w / w.sum()
+    m = w @ mu
+    return m, np.einsum("k,kde->de", w, cov + mu[:, :, None] * mu[:, None, :]) - np.outer(m, m)
+
+
+def assert_moments(x, mean, cov, n):
+    np.testing.assert_array_less(np.abs(x.mean(0) - mean), 5 * np.sqrt(np.diag(cov) / n))
+    se = np.sqrt((cov**2 + np.outer(np.diag(cov), np.diag(cov))) / n)  # Gaussian approximation
+    np.testing.assert_array_less(np.abs(np.cov(x, rowvar=False) - cov), 6 * se)
+
+
 def test_tree_samples_per_class(tree):
     """Class samples' mean and covariance within sampling error; joint samples' labels follow the priors."""
-    n = 10_000
+    n = 6_000
     labels = np.arange(3 * n) % 3
-    draw = eqx.filter_jit(lambda t, key, labels: t.sample(key, 3 * n, labels))
-    samples = np.asarray(draw(tree, jax.random.key(0), jnp.asarray(labels)))
+
+    @eqx.filter_jit
+    def draw(t, key):
+        return t.sample(key, 3 * n, jnp.asarray(labels)), t.sample_labeled(key, n), t.sample(key, 8)
+
+    samples, (x, y), few = draw(tree, jax.random.key(0))
+    m = tree.mixture
     for c in range(3):
-        part = tree.for_class(c)
-        x = samples[labels == c]
-        cov = np.asarray(part.covariance)
-        np.testing.assert_array_less(np.abs(x.mean(0) - part.mean), 5 * np.sqrt(np.diag(cov) / n))
-        se = np.sqrt((cov**2 + np.outer(np.diag(cov), np.diag(cov))) / n)
-        np.testing.assert_array_less(np.abs(np.cov(x, rowvar=False) - cov), 6 * se)
-    x, y = eqx.filter_jit(lambda t, key: t.sample_labeled(key, n))(tree, jax.random.key(5))
+        keep = np.asarray(tree.classes) == c
+        moments = dense_moments(m.weights[keep], m.means[keep], m.covariances[keep])
+        assert_moments(np.asarray(samples)[labels == c], *moments, n)
     assert x.shape == (n, 2) and y.shape == (n,)
-    np.testing.assert_allclose(np.bincount(np.asarray(y), minlength=3) / n, tree.class_priors, atol=0.02)
-    np.testing.assert_array_equal(tree.sample(jax.random.key(6), 8), tree.sample(jax.random.key(6), 8))
+    np.testing.assert_allclose(np.bincount(np.asarray(y), minlength=3) / n, tree.class_priors, atol=0.025)
+    np.testing.assert_array_equal(few, draw(tree, jax.random.key(0))[2])
 
 
 def test_tree_drives_guidance_and_conditioning(tree):
@@ -163,3 +180,144 @@ def test_tree_unknown_class_under_jit_is_a_runtime_error(tree):
     f = eqx.filter_jit(lambda t, lab: t.denoise(jnp.zeros((2, 2)), 1.0, lab))
     with pytest.raises(eqx.EquinoxRuntimeError, match="labels"):
         jax.block_until_ready(f(tree, jnp.array([0, 5])))
+
+
+# ---- full and low-rank-plus-isotropic mixtures ----------------------------------------------------------
+
+
+def random_full_and_low_rank(d=5, k=3):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(k, d, d))
+    covs = a @ np.swapaxes(a, 1, 2) / d + 0.1 * np.eye(d)
+    means, weights = 2 * rng.normal(size=(k, d)), np.array([1.0, 2.0, 3.0])
+    full = gm.targets.full_mixture(weights, means, covs)
+    u = np.linalg.qr(rng.normal(size=(k, d, 2)))[0]
+    low = FullGaussianMixture(weights, means, u, rng.uniform(0.5, 2.0, (k, 2)), rng.uniform(0.05, 0.2, k))
+    return full, low, covs
+
+
+@pytest.mark.parametrize("sigma", [0.0, "rows"])
+def test_full_and_low_rank_mixtures_are_exact(x64, sigma):
+    """log p, D, score against dense float64 formulas, score = grad log p, D = x + sigma^2 score (Tweedie)."""
+    full, low, covs = random_full_and_low_rank()
+    np.testing.assert_allclose(full.covariances, covs, rtol=1e-12, atol=1e-13)
+    x = 2.0 * jax.random.normal(jax.random.key(0), (16, 5))
+    sigma = jnp.linspace(0.0, 3.0, 16) if sigma == "rows" else sigma
+    t = jnp.reshape(jnp.asarray(sigma), (-1, 1)) ** 2
+    for mix in (full, low):
+        logp, den = dense_truth(mix.weights, mix.means, mix.covariances, x, sigma)
+        got_lp, got_den, got_score, grad = exact_parts(mix, x, sigma)
+        np.testing.assert_allclose(got_lp, logp, rtol=1e-11)
+        np.testing.assert_allclose(got_den, den, rtol=1e-10, atol=1e-11)
+        np.testing.assert_allclose(got_score, grad, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(x + t * got_score, den, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(mix(x, sigma), got_den)
+
+
+def test_low_rank_mixture_samples_limit_and_components(x64):
+    _, low, _ = random_full_and_low_rank()
+    n = 10_000
+    eps = jax.random.normal(jax.random.key(2), (4, 5))
+
+    @eqx.filter_jit
+    def parts(mix):
+        x = mix.sample(jax.random.key(1), n)
+        return x, mix.component_of(x), mix.at_infinity(eps), mix.denoise(1e7 * eps, 1e7), mix.denoise(x[:8], 0.0)
+
+    x, comp, limit, far, at_zero = parts(low)
+    assert_moments(np.asarray(x), np.asarray(low.mean), np.asarray(low.covariance), n)
+    np.testing.assert_allclose(np.bincount(np.asarray(comp), minlength=3) / n, low.weights, atol=0.02)
+    np.testing.assert_allclose(limit, jnp.broadcast_to(low.mean, eps.shape), rtol=1e-12)
+    np.testing.assert_allclose(far, limit, atol=1e-5)
+    np.testing.assert_allclose(at_zero, x[:8], rtol=1e-12)
+
+
+def test_digits_mixture_is_a_function_of_its_key():
+    mix = gm.targets.digits_mixture(jax.random.key(0), components=4, rank=2)
+    assert isinstance(mix, FullGaussianMixture) and mix.eigvecs.shape == (4, 64, 2)
+    np.testing.assert_array_equal(mix.means, gm.targets.digits_mixture(jax.random.key(0), components=4, rank=2).means)
+    assert not np.allclose(gm.targets.digits_mixture(jax.random.key(1), components=4, rank=2).means, mix.means)
+    assert np.all(np.abs(np.asarray(mix.means)) <= 1.0) and np.all(np.asarray(mix.floor) > 0)
+    assert np.all(np.asarray(mix.eigvals) >= np.asarray(mix.floor)[:, None])
+
+
+@pytest.mark.slow
+def test_digits_mixture_is_exact(x64):
+    """The 64-D PPCA mixture against dense formulas, and its samples' moments."""
+    mix = gm.targets.digits_mixture(jax.random.key(0), components=6, rank=4)
+    x = mix.sample(jax.random.key(3), 8) + 0.2 * jax.random.normal(jax.random.key(4), (8, 64))
+    for sigma in (0.0, 0.5, jnp.linspace(0.0, 2.0, 8)):
+        logp, den = dense_truth(mix.weights, mix.means, mix.covariances, x, sigma)
+        got_lp, got_den, got_score, grad = exact_parts(mix, x, sigma)
+        np.testing.assert_allclose(got_lp, logp, rtol=1e-10)
+        np.testing.assert_allclose(got_den, den, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(got_score, grad, rtol=1e-8, atol=1e-8)
+    n = 50_000
+    assert_moments(np.asarray(mix.sample(jax.random.key(5), n)), np.asarray(mix.mean), np.asarray(mix.covariance), n)
+
+
+@pytest.mark.parametrize(
+    "make, err, match",
+    [
+        (
+            lambda: FullGaussianMixture(np.ones(2), np.zeros((2, 3)), np.ones((2, 3, 1)), np.ones((2, 1)), 0.1),
+            ArgumentError,
+            "orthonormal",
+        ),
+        (
+            lambda: FullGaussianMixture(
+                np.ones(2), np.zeros((2, 3)), np.eye(3)[None, :, :1].repeat(2, 0), np.zeros((2, 1)), 0.1
+            ),
+            ArgumentError,
+            "eigvals",
+        ),
+        (
+            lambda: FullGaussianMixture(
+                np.ones(2), np.zeros((2, 3)), np.eye(3)[None, :, :1].repeat(2, 0), np.ones((2, 1))
+            ),
+            ArgumentError,
+            "floor",
+        ),
+        (
+            lambda: FullGaussianMixture(
+                np.ones(2), np.zeros((2, 3)), np.eye(3)[None, :, :1].repeat(2, 0), np.ones((2, 2)), 0.1
+            ),
+            ArgumentError,
+            "eigvals",
+        ),
+        (
+            lambda: FullGaussianMixture(np.ones(3), np.zeros((2, 3)), np.eye(3)[None].repeat(2, 0), np.ones((2, 3))),
+            ArgumentError,
+            "weights",
+        ),
+        (
+            lambda: FullGaussianMixture(
+                np.ones(2), np.zeros((2, 3)), np.eye(3)[None, :, :1].repeat(2, 0), np.ones((2, 1)), np.ones(3)
+            ),
+            ArgumentError,
+            "floor",
+        ),
+        (
+            lambda: gm.targets.full_mixture(np.ones(1), np.zeros((1, 2)), [[[1.0, 0.5], [0.0, 1.0]]]),
+            ArgumentError,
+            "symmetric",
+        ),
+        (
+            lambda: gm.targets.full_mixture(np.ones(1), np.zeros((1, 2)), [[[1.0, 0.0], [0.0, -1.0]]]),
+            ArgumentError,
+            "positive definite",
+        ),
+        (
+            lambda: gm.targets.full_mixture(np.ones(1), np.zeros((1, 2)), np.eye(2)[None]).denoise(
+                np.zeros((3, 3)), 1.0
+            ),
+            ArgumentError,
+            "x must",
+        ),
+        (lambda: gm.targets.digits_mixture(jax.random.key(0), rank=64), ArgumentError, "rank"),
+        (lambda: gm.targets.digits_mixture(jax.random.key(0), components=0), ArgumentError, "components"),
+    ],
+)
+def test_full_mixture_bad_inputs(make, err, match):
+    with pytest.raises(err, match=match):
+        make()

@@ -10,6 +10,9 @@ from genmodels.targets._full_mixture import (
     FullGaussianMixture as FullGaussianMixture,
 )
 from genmodels.targets._full_mixture import (
+    digits_mixture as digits_mixture,
+)
+from genmodels.targets._full_mixture import (
     full_mixture as full_mixture,
 )
 from genmodels.targets._mixture import (

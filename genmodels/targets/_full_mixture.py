@@ -266,3 +266,60 @@ def full_mixture(weights: ArrayLike, means: ArrayLike, covariances: ArrayLike) -
     if not np.all(lam > 0):
         raise ArgumentError("covariances must be positive definite.")
     return FullGaussianMixture(weights, means, u, lam)
+
+
+def _kmeans(data: np.ndarray, k: int, rng: np.random.Generator, iters: int = 100) -> np.ndarray:
+    """Lloyd's k-means from a k-means++ start; returns each row's cluster (every cluster non-empty)."""
+    centres = [data[rng.integers(len(data))]]
+    for _ in range(1, k):
+        d2 = np.min(((data[:, None, :] - np.array(centres)) ** 2).sum(-1), axis=1)
+        centres.append(data[rng.choice(len(data), p=d2 / d2.sum())])
+    centres = np.array(centres)
+    assign = np.full(len(data), -1)
+    for _ in range(iters):
+        d2 = (data**2).sum(1)[:, None] - 2 * data @ centres.T + (centres**2).sum(1)
+        new = np.argmin(d2, axis=1)
+        if np.array_equal(new, assign):
+            break
+        assign = new
+        for j in range(k):
+            members = data[assign == j]
+            centres[j] = members.mean(0) if len(members) else data[np.argmax(d2.min(1))]
+    return assign
+
+
+def digits_mixture(
+    key: PRNGKeyArray, components: int = 16, rank: int = 8, min_floor: float = 1e-3
+) -> FullGaussianMixture:
+    """A 64-D mixture fitted to scikit-learn's 8x8 digits (1,797 images, bundled: no download), pixels
+    scaled to [-1, 1]: k-means with ``components`` clusters (k-means++ start drawn from ``key``, so the target
+    is a function of the key), then per cluster its frequency, mean and a probabilistic-PCA covariance
+    (Tipping & Bishop 1999): the top ``rank`` eigenvectors with their eigenvalues, and on the complement the
+    mean of the remaining eigenvalues (at least ``min_floor``). Components are elongated along image-like
+    directions, so the target has the curvature of image data, with an exact denoiser at every noise level.
+    """
+    from sklearn.datasets import load_digits
+
+    if isinstance(components, bool) or not isinstance(components, int | np.integer) or components < 1:
+        raise ArgumentError(f"components must be an integer >= 1, got {components!r}.")
+    if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or not 1 <= rank < 64:
+        raise ArgumentError(f"rank must be an integer in [1, 63], got {rank!r}.")
+    if not min_floor > 0:
+        raise ArgumentError(f"min_floor must be > 0, got {min_floor!r}.")
+    data = load_digits().data.astype(np.float64) / 8.0 - 1.0
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    assign = _kmeans(data, int(components), rng)
+    weights, means, vecs, vals, floors = [], [], [], [], []
+    for j in range(components):
+        members = data[assign == j]
+        lam, u = np.linalg.eigh(np.cov(members, rowvar=False, bias=True) if len(members) > 1 else np.zeros((64, 64)))
+        lam, u = lam[::-1], u[:, ::-1]
+        floor = max(float(lam[rank:].mean()), min_floor)
+        weights.append(len(members))
+        means.append(members.mean(0))
+        vecs.append(u[:, :rank])
+        vals.append(np.maximum(lam[:rank], floor))
+        floors.append(floor)
+    return FullGaussianMixture(
+        np.array(weights, float), np.array(means), np.array(vecs), np.array(vals), np.array(floors)
+    )
