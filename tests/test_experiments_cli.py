@@ -21,9 +21,9 @@ from experiments.configs import toy2d as toy_configs
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = ("toy2d", "images", "binary_density", "demo", "sampler_demo", "toy2d_table", "bench_samplers",
-           "bench_autoregressive", "bench_train")  # fmt: skip
+           "bench_autoregressive", "bench_train", "guidance")  # fmt: skip
 CONFIGS = ("toy2d", "images", "binary_density", "demo", "sampler_demo", "toy2d_table", "bench_samplers",
-           "bench_autoregressive", "bench_train")  # fmt: skip
+           "bench_autoregressive", "bench_train", "guidance")  # fmt: skip
 
 
 def _python(code: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess:
