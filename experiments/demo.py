@@ -1,7 +1,7 @@
 """The main job: train small models end to end on a 2-core CPU in a few minutes and show the results.
 
     python -m experiments.demo --out runs/demo          # or: python experiments/demo.py --out runs/demo
-    python experiments/demo.py --quick --out runs/demo-quick --overwrite    # a smoke run, ~1-2 min
+    python experiments/demo.py --quick --out runs/demo-quick --overwrite    # a smoke run, a few minutes
 
 1. flow matching (I-CFM, Linear path) on eight Gaussians, sampled from pure noise at t = 1;
 2. EDM diffusion on two moons, sampled with Heun / DPM-Solver++(2M);
@@ -15,7 +15,7 @@ Each part is the ``run`` of ``toy2d.py`` / ``images.py`` with its own run folder
 pictures, checkpoints) under ``--out``; a summary table (100 columns) and the list of pictures are
 printed, the table is written to ``--out/summary.json``. ``--quick`` cuts every part to a smoke run
 (seconds of training: its scores are poor, read them against the same floor and ceiling). On a 2-core CPU
-the full demo takes about 9-16 minutes, ``--quick`` about 1-2.
+the full demo takes about 9-16 minutes, ``--quick`` a few (10 on a heavily shared machine).
 
 The swd's "ratio" is the model's swd over the mean swd between two fresh data sets (its "data vs data"
 floor, ± the spread over 5 such pairs): a ratio within about 1 ± 2 std / floor is within noise.
