@@ -79,7 +79,7 @@ def lagrange_integrals(nodes: Float[Array, " k"], p: Int[Array, ""], a, b, trans
     u = transform(s)
     k = nodes.shape[0]
     j_idx, k_idx = np.arange(k)[:, None], np.arange(k)[None, :]
-    use = (k_idx < p) & (j_idx != k_idx)  # (j, k): factor k of the basis polynomial j
+    use = (k_idx < p) & (j_idx < p) & (j_idx != k_idx)  # (j, k): factor k of basis polynomial j
     denom = jnp.where(use, nodes[:, None] - nodes[None, :], 1.0)
     factors = jnp.where(use[..., None], (u[None, None, :] - nodes[None, :, None]) / denom[..., None], 1.0)
     basis = jnp.prod(factors, axis=1)  # (j, quadrature point)
@@ -140,12 +140,10 @@ def published_ipndm_v_weights(sigmas: Float[Array, " k"], sigma_next, p) -> Arra
     """diff-sampler's ``ipndm_v_sampler`` coefficients (orders 1-4), times h_n = sigma_next - sigma_i."""
     k = sigmas.shape[0]
     pad = jnp.concatenate([sigmas, jnp.full((4 - k,), 1.0, sigmas.dtype)]) if k < 4 else sigmas
-    # step sizes h_n, h_{n-1}, ...; unused ones (missing history) set to 1 so that every row stays finite
-    hs = [sigma_next - pad[0]] + [jnp.where(j < p, pad[j - 1] - pad[j], 1.0) for j in range(1, 4)]
+    # step sizes h_n, h_{n-1}, ...; unused ones (missing history) set to h_n, so that every row stays finite
+    hs = [sigma_next - pad[0]]
+    hs += [jnp.where(j < p, pad[j - 1] - pad[j], hs[0]) for j in range(1, 4)]
     h, h1, h2, h3 = hs
-    h1 = jnp.where(h1 == 0, 1.0, h1)
-    h2 = jnp.where(h2 == 0, 1.0, h2)
-    h3 = jnp.where(h3 == 0, 1.0, h3)
     r = h / h1
     t1 = (1 - h / (3 * (h + h1)) * (h * (h + h1)) / (h1 * (h1 + h2))) / 2
     t2 = (

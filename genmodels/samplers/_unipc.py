@@ -225,7 +225,8 @@ with warnings.catch_warnings():  # UniPC takes ``order`` (the predictor's) but s
             sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
             model_t = denoiser(x, sigma)
             if self.corrector:
-                corrected = corrector(hist, x_last, model_t, sigma, p_last, self.variant)
+                sigma_t = jnp.where(correct, sigma, 0.5 * hist.sigmas[0])  # h != 0 where unused (gradients)
+                corrected = corrector(hist, x_last, model_t, sigma_t, p_last, self.variant)
                 x = jnp.where(correct, corrected, x)
             k = self.predictor_order
             p = effective_order(k, hist.count, i, self.num_steps, self.lower_order_final)
