@@ -267,3 +267,17 @@ def test_ipndmv_published_orders(x64, order, steps):
         errors.append(_gaussian_end_error(sampler, sig))
     measured = np.log(errors[0] / errors[1]) / np.log(steps[1] / steps[0])
     assert abs(measured - sampler.order) < 0.3, (measured, errors)
+
+
+@pytest.mark.slow
+def test_gradients_with_respect_to_the_schedule_are_finite():
+    """Masked coefficients (missing history, unused corrector) never divide by zero, so the samples can be
+    differentiated with respect to the schedule (as a fitted schedule needs), also with an entry exactly 1."""
+    target = gm.targets.DiagonalGaussian(jnp.zeros(2), jnp.ones(2))
+    z = jax.random.normal(jax.random.key(0), (8, 2))
+    sig = jnp.array([4.0, 2.0, 1.0, 0.5, 0.2, 0.0])
+    for make in (S.UniPC, lambda s: S.DEIS(s, order=4), S.IPNDMV, lambda s: S.IPNDMV(s, published=True), S.IPNDM):
+        grad = jax.grad(
+            lambda s, make=make: jnp.sum(gm.sample(target, make(s), jax.random.key(1), (8, 2), noise=z) ** 2)
+        )(sig)
+        assert np.all(np.isfinite(np.asarray(grad))), (make, grad)
