@@ -50,8 +50,8 @@ def bench_ours(mix, x, truth, env):
         field()
         times, ratios, fields = [], [], []
         while len(times) < 3 or (sum(times) < args.budget and len(times) < 20):
-            times.append(blocking_time(call))
-            fields.append(float(np.median([blocking_time(field) for _ in range(5)])))
+            times.append(blocking_time(call, settle=True))
+            fields.append(float(np.median([blocking_time(field, settle=i == 0) for i in range(5)])))
             ratios.append(times[-1] / (nfe * fields[-1]))
         med = float(np.median(times))
         runs[name] = call

@@ -81,10 +81,30 @@ def load_kdiffusion_sampling():
     return mod
 
 
-def blocking_time(fn):
-    t0 = time.perf_counter()
+SETTLE_S = 0.005
+# "wall": wall-clock seconds; "cpu": CPU seconds of the process (all its threads), which a loaded machine
+# does not inflate when each side runs one thread (bench_samplers --clock cpu)
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+_CLOCK = [time.perf_counter]
+
+
+def use_clock(name: str) -> None:
+    _CLOCK[0] = CLOCKS[name]
+
+
+def now() -> float:
+    return _CLOCK[0]()
+
+
+def blocking_time(fn, settle=False):
+    """Seconds of ``fn()`` (which must block). ``settle``: first sleep ``SETTLE_S``, so that the worker
+    threads of the other side (torch's OpenMP team, XLA's Eigen pool) have stopped spinning when the timed
+    call starts (on 2 cores a spinning team of the previous call slows the next one)."""
+    if settle:
+        time.sleep(SETTLE_S)
+    t0 = now()
     fn()
-    return time.perf_counter() - t0
+    return now() - t0
 
 
 # gm.samplers class -> k-diffusion function implementing the same algorithm on the same sigmas (used where
@@ -215,7 +235,7 @@ def bench_peer(peer, sampler, model, kind, noise, ours, our_run, env, key=None):
     peer_nfe = count[0]
     pairs = []
     while len(pairs) < 3 or (sum(p[0] + p[1] for p in pairs) < env.args.budget and len(pairs) < 15):
-        pairs.append((blocking_time(run), blocking_time(our_run)))
+        pairs.append((blocking_time(run, settle=True), blocking_time(our_run, settle=True)))
     med = float(np.median([p[0] for p in pairs]))
     speedup = float(np.median([p[0] / p[1] for p in pairs]))
     row = {
@@ -290,7 +310,7 @@ def bench_scipy_ll(mix, x, truth, runs, args):
 
         lp = run()  # also compiles the jitted field
         nfe = nfev[0]
-        pairs = [(blocking_time(run), blocking_time(runs[trace])) for _ in range(2)]  # alternate with gm
+        pairs = [(blocking_time(run, True), blocking_time(runs[trace], True)) for _ in range(2)]  # alternate with gm
         t, speedup = float(np.median([p[0] for p in pairs])), float(np.median([p[0] / p[1] for p in pairs]))
         key = trace if variant == "score_sde" else f"{trace}_fused"
         res[key] = {"seconds": t, "nfe": nfe, "mean_abs_err_vs_truth": float(np.mean(np.abs(lp - truth))),
@@ -313,9 +333,9 @@ def bench_kdiff_ll(mix, x, truth, runs, env):
         return out
 
     lp, info = run()
-    before = {k: blocking_time(r) for k, r in runs.items()}
-    t = blocking_time(run)
-    ours = {k: 0.5 * (before[k] + blocking_time(r)) for k, r in runs.items()}
+    before = {k: blocking_time(r, True) for k, r in runs.items()}
+    t = blocking_time(run, True)
+    ours = {k: 0.5 * (before[k] + blocking_time(r, True)) for k, r in runs.items()}
     err = float(np.mean(np.abs(lp.cpu().numpy() - truth)))
     res = {"seconds": t, "nfe": int(info["fevals"]), "mean_abs_err_vs_truth": err}
     for trace in ("hutchinson", "exact"):

@@ -32,6 +32,7 @@ from experiments._bench_peers import (
     load_kdiffusion_sampling,
     peer_for,
     torch_twin,
+    use_clock,
 )
 from experiments.configs.bench_samplers import SAMPLERS, Config
 
@@ -76,13 +77,9 @@ def timed(fn, budget, min_reps=3, max_reps=30, warmup=True):
     """(median, min, reps) of ``fn()`` (which must block), after one warm-up call unless ``warmup=False``."""
     if warmup:
         fn()
-    t0 = time.perf_counter()
-    fn()
-    times = [time.perf_counter() - t0]
+    times = [blocking_time(fn)]
     for _ in range(int(np.clip(budget / max(times[0], 1e-9), min_reps, max_reps)) - 1):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
+        times.append(blocking_time(fn))
     return float(np.median(times)), float(np.min(times)), len(times)
 
 
@@ -152,12 +149,10 @@ def bench_cell(kind, dim, batch, env):
     model = make_mlp(key, dim) if kind == "mlp" else gm.targets.random_mixture(key, dim, k=8)
     noise = jax.random.normal(jax.random.key(args.seed + 1), (batch, dim))
     den = jax.jit(lambda m, x, s: m(x, s))
-    draws = jax.jit(
-        lambda k, x: jax.lax.fori_loop(0, 16, lambda i, x: x + jax.random.normal(jax.random.fold_in(k, i), x.shape), x)
-    )
+    draws = jax.jit(lambda k, x: jax.lax.fori_loop(0, 16, lambda i, x: 0.5 * x + jax.random.normal(jax.random.fold_in(k, i), x.shape), x))  # fmt: skip
     sig = jnp.asarray(1.0, noise.dtype)
     den_call = lambda: den(model, noise, sig).block_until_ready()  # noqa: E731
-    draw_call = lambda: draws(key, noise).block_until_ready()  # noqa: E731  (16 draws in one program)
+    draw_call = lambda: draws(key, noise).block_until_ready()  # noqa: E731  (16 draws as a step loop draws them)
     t_d, t_d_min, _ = timed(den_call, args.budget, 10, 200)
     cell = {"denoiser": kind, "dim": dim, "batch": batch, "denoiser_call_s": t_d, "denoiser_call_min_s": t_d_min,
             "normal_draw_s": timed(draw_call, args.budget / 2, 10, 200)[0] / 16, "load_start": os.getloadavg()[0]}  # fmt: skip
@@ -199,15 +194,15 @@ def bench_sampler(name, sampler, skind, model, noise, den_call, t_normal, args):
     t_normal the cost of one B x d draw inside a compiled loop)."""
     shape, skey = noise.shape, jax.random.key(args.seed + 2)
     sol, t_first = first_call(lambda: jax.block_until_ready(gm.solve(model, sampler, skey, shape, noise=noise)))
-    nfe = int(sol.nfe)
+    nfe = int(np.max(np.asarray(sol.nfe)))  # per-sample adaptive solvers report one count per row: the largest
     draws = _DRAWS.get(name) if skind == "fixed" else None
     if skind == "fixed" and name not in _DRAWS:
         draws = _DRAWS[name] = count_draws(sampler, model, shape[1], nfe)
     run = lambda: gm.sample(model, sampler, skey, shape, noise=noise).block_until_ready()  # noqa: E731
     times, ratios, floors = [], [], []
     while len(times) < 3 or (sum(times) < args.budget and len(times) < 30):  # run was warmed by the first call
-        times.append(blocking_time(run))
-        t_d = float(np.median([blocking_time(den_call) for _ in range(min(nfe, 5))]))
+        times.append(blocking_time(run, settle=True))
+        t_d = float(np.median([blocking_time(den_call, settle=i == 0) for i in range(min(nfe, 5))]))
         ratios.append(times[-1] / (nfe * t_d))
         floors.append(1.0 + (draws or 0.0) * t_normal / t_d)
     med = float(np.median(times))
@@ -239,8 +234,11 @@ def load_note(results):
     meta = results["meta"] if isinstance(results["meta"], dict) else results["meta"][0]
     loads = [v for c in results["cells"] for v in (c.get("load_start"), c.get("load_end")) if v is not None]
     loads += [meta.get("load_average_start", [0])[0], meta.get("load_average_end", [0])[0]]
-    cores, peak = meta["cores"], max(loads)
-    state = "quiet" if peak < cores else "**LOADED: ratios not reliable**"
+    cores, peak = meta.get("os_cpu_count") or meta["cores"], max(loads)
+    if meta.get("clock") == "cpu":
+        state = "CPU seconds of each side with one thread: not inflated by the load"
+    else:
+        state = "quiet" if peak < cores else "**LOADED: ratios not reliable**"
     return (f"1-minute load {min(loads):.2f}-{peak:.2f} on {cores} cores ({state}); XLA threads "
             f"{meta.get('xla_threads')}, torch threads {meta.get('torch_threads')} (interop "
             f"{meta.get('torch_interop_threads')}); {meta.get('date', '')}")  # fmt: skip
@@ -282,7 +280,8 @@ def markdown(results):
 
 def make_env(args):
     """Peers and devices: torch with one thread per core (as XLA's CPU client), k-diffusion's sampling."""
-    threads = len(os.sched_getaffinity(0))
+    threads = len(os.sched_getaffinity(0)) if args.clock == "wall" else 1  # cpu clock: one thread a side
+    use_clock(args.clock)
     env = types.SimpleNamespace(args=args, threads=threads, torch=None, kd=None, device="cpu", sync=lambda: None)
     if args.peers:
         try:
@@ -354,7 +353,7 @@ def run(config: Config, *, out: pathlib.Path | None = None, markdown_path: pathl
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
         "cpu": platform.processor() or platform.machine(), "cores": env.threads, "os_cpu_count": os.cpu_count(),
-        "xla_threads": env.threads, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "clock": config.clock, "xla_threads": env.threads, "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "thread_env": {k: os.environ[k] for k in THREAD_VARS if k in os.environ},
         "torch_threads": torch.get_num_threads() if torch else None,
         "torch_interop_threads": torch.get_num_interop_threads() if torch else None,

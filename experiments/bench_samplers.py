@@ -46,6 +46,7 @@ JSON goes to stdout and to ``--out`` (rewritten after every cell); markdown tabl
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from experiments import cli
@@ -54,6 +55,8 @@ from experiments.configs import bench_samplers as configs
 
 def run(config: configs.Config, *, out: Path | None = None, markdown: Path | None = None) -> dict:
     """Time every cell of ``config``; JSON to stdout and ``out``, markdown to stderr and ``markdown``."""
+    if config.clock == "cpu":  # one XLA thread, set before JAX starts its CPU client
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
     from experiments import _bench_samplers  # JAX from here on
 
     return _bench_samplers.run(config, out=out, markdown_path=markdown)

@@ -35,6 +35,8 @@ class Config:
         "auto", "torch's device (auto: cuda when JAX runs on a GPU)", choices=("auto", "cpu", "cuda")
     )
     tf32: bool = param(False, "allow TF32 matmuls on a GPU (both JAX and torch)")
+    clock: str = param("wall", "wall: wall seconds, one thread per core on each side; cpu: process CPU seconds, one "
+                       "thread on each side (XLA and torch), not inflated by a loaded machine", choices=("wall", "cpu"))  # fmt: skip
     refuse_loaded: bool = param(False, "write no markdown tables when the load exceeded the core count")
     seed: int = param(0, "PRNG seed", ge=0)
 
