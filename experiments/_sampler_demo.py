@@ -90,7 +90,7 @@ def table(rows: list[dict], seeds: int) -> str:
 
 def run(config: Config, out: Path, *, quiet: bool = False) -> dict:
     """Every sampler at every budget (and the ODE at every tolerance), each with ``config.seeds`` seeds;
-    prints the table (unless ``quiet``), writes ``out/results.json`` and ``out/samples.png``."""
+    prints the table (and, unless ``quiet``, where it went), writes ``out/results.json`` and ``out/samples.png``."""
     out.mkdir(parents=True, exist_ok=True)
     target = gm.targets.eight_gaussians()
     keys = [jax.random.fold_in(jax.random.key(config.seed), s) for s in range(config.seeds)]
@@ -109,8 +109,7 @@ def run(config: Config, out: Path, *, quiet: bool = False) -> dict:
                "seeds": config.seeds, "wall_time_s": round(time.perf_counter() - start, 1), "rows": rows}  # fmt: skip
     (out / "results.json").write_text(json.dumps(results, indent=2))
     _plot(pictures, target, out / "samples.png")
-    if not quiet:
-        print(text + f"\n\nwrote {out / 'results.json'} and {out / 'samples.png'}")
+    print(text + ("" if quiet else f"\n\nwrote {out / 'results.json'} and {out / 'samples.png'}"))
     return results
 
 

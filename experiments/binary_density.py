@@ -94,7 +94,7 @@ def run(config: configs.Config, workdir: str | Path, *, resume: bool = False, ch
 
 def main(argv: list[str] | None = None) -> dict:
     config, opts = cli.parse(configs, argv, doc=__doc__, owned=OWNED, check=load_data)  # data before --out
-    return run(config, opts.out, **opts.run_kwargs())
+    return cli.run_or_exit("binary_density.py", run, config, opts.out, **opts.run_kwargs())
 
 
 if __name__ == "__main__":

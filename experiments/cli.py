@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 import sys
 import types
 import typing
@@ -62,7 +63,7 @@ class RunOptions:
     overwrite: bool = param(False, "delete a previous run in --out and start afresh", flag=True, exclusive="mode")
     checkpoint_every: int | None = param(None, "checkpoint every N steps (default: only the one always "
                                         "written at the end)", ge=1)  # fmt: skip
-    quiet: bool = param(False, "no progress bar", flag=True)
+    quiet: bool = param(False, "no progress display (the final results are still printed)", flag=True)
     break_lock: bool = param(False, "take --out even if its lock names a job that seems alive (make sure it is not "
                              "running: two jobs writing one run directory corrupt it)", flag=True)  # fmt: skip
 
@@ -347,6 +348,35 @@ def _flat(values: list) -> tuple:
     return tuple(x for v in values for x in (v if isinstance(v, list) else [v]))
 
 
+_PYTHON_SPELLINGS = (
+    (re.compile(r"break_lock=True in Python, (--break-lock) on an experiment's command line"), r"\1"),
+    (re.compile(r"\b\w+=True \((--[\w-]+)\)"), r"\1"),
+    (re.compile(r"\(\w+=True / (--[\w-]+)\)"), r"(\1)"),
+    (re.compile(r"\bresume=True\b"), "--resume"),
+)
+
+
+def flags_only(message: str) -> str:
+    """A library message as the command line should say it: ``--resume``, not ``resume=True (--resume)``."""
+    for pattern, repl in _PYTHON_SPELLINGS:
+        message = pattern.sub(repl, message)
+    return message
+
+
+def run_or_exit(script: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, with a run-directory refusal raised while it runs (a lock taken meanwhile, a
+    resume with another setup) turned into the script's error message in command-line terms (exit 2)."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as err:
+        from genmodels.errors import RunDirectoryError  # JAX is imported by now
+
+        if isinstance(err, RunDirectoryError):
+            print(f"{script}: error: {flags_only(str(err))}", file=sys.stderr)
+            raise SystemExit(2) from None
+        raise
+
+
 def _check_run_dir(parser, config, opts, owned) -> None:
     from experiments import common
 
@@ -354,6 +384,6 @@ def _check_run_dir(parser, config, opts, owned) -> None:
         common.prepare_run_dir(opts.out, resume=opts.resume, overwrite=opts.overwrite, owned=owned,
                                config=train_dict(config), break_lock=opts.break_lock)  # fmt: skip
     except common.RunDirError as err:
-        parser.error(str(err))
+        parser.error(flags_only(str(err)))
     except OSError as err:
         parser.error(f"--out {opts.out}: {err.strerror or err}")

@@ -95,12 +95,11 @@ def run(config: configs.Config, workdir: str | Path, *, resume: bool = False, ch
 
 def main(argv: list[str] | None = None) -> dict:
     config, opts = cli.parse(configs, argv, doc=__doc__, owned=OWNED, check=check_data)
-    results = run(config, opts.out, **opts.run_kwargs())
-    if not opts.quiet:
-        bpd = results["bits_per_dim"]
-        print(f"{config.family} on {config.dataset}, {results['steps']} steps: test bits/dim "
-              f"{plus_minus(bpd['mean'], bpd['stderr'])} (± standard error, {bpd['num_images']} images)")  # fmt: skip
-        print("\n".join(fd_lines(results)) + f"\nresults, pictures: {opts.out}")
+    results = cli.run_or_exit("images.py", run, config, opts.out, **opts.run_kwargs())
+    bpd = results["bits_per_dim"]  # printed also with --quiet, which only turns off the progress display
+    print(f"{config.family} on {config.dataset}, {results['steps']} steps: test bits/dim "
+          f"{plus_minus(bpd['mean'], bpd['stderr'])} (± standard error, {bpd['num_images']} images)")  # fmt: skip
+    print("\n".join(fd_lines(results)) + f"\nresults, pictures: {opts.out}")
     return results
 
 

@@ -33,10 +33,9 @@ def main(argv: list[str] | None = None) -> dict:
     config, opts = cli.parse(configs, argv, doc=__doc__, options=configs.Options)
     earlier = cli.earlier_results(opts, "sampler_demo.py")
     if earlier is not None:
-        if not opts.quiet:
-            from experiments import _sampler_demo
+        from experiments import _sampler_demo
 
-            print(_sampler_demo.table(earlier["rows"], earlier.get("seeds", 1)))
+        print(_sampler_demo.table(earlier["rows"], earlier.get("seeds", 1)))
         return earlier
     return run(config, opts.out, quiet=opts.quiet)
 

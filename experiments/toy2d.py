@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[configs.Config, cli.RunOp
 
 def main(argv: list[str] | None = None) -> dict:
     config, opts = parse_args(argv)
-    results = run(config, opts.out, **opts.run_kwargs())
+    results = cli.run_or_exit("toy2d.py", run, config, opts.out, **opts.run_kwargs())
     print(summary_line(config, results) + f", {results['wall_time']:.0f} s -> {opts.out}")
     return results
 

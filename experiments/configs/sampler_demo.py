@@ -37,3 +37,4 @@ def get_config(name: str | None = None) -> Config:
 @dataclasses.dataclass(frozen=True)
 class Options(OutputOptions):
     out: Path = param(Path("runs/sampler_demo"), "output folder (results.json, samples.png)")
+    quiet: bool = param(False, "print only the table", flag=True)
