@@ -221,3 +221,12 @@ def test_output_scripts_share_resume_and_overwrite(tmp_path, capsys):
         sampler_demo.main(argv)
     assert sampler_demo.main([*argv, "--resume", "--quiet"]) == json.loads((tmp_path / "results.json").read_text())
     assert capsys.readouterr().out.startswith("mean ± std over 2 seeds")
+
+
+def test_messages_name_command_line_flags():
+    text = ("pass resume=True (--resume) to continue it, or overwrite=True (--overwrite) to start afresh; "
+            "a new run (overwrite=True / --overwrite); break_lock=True in Python, --break-lock on an "
+            "experiment's command line")  # fmt: skip
+    said = cli.flags_only(text)
+    assert "=True" not in said and "in Python" not in said
+    assert said.startswith("pass --resume to continue it, or --overwrite to start afresh; a new run (--overwrite)")
