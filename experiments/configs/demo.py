@@ -1,5 +1,5 @@
 """The recipe of ``experiments/demo.py``: which parts run and how long (a few minutes on 2 CPU cores;
-``--quick``: a smoke run of seconds; it keeps the digits' 500 samples, so its Fréchet distances read against
+``--quick``: a smoke run of a few minutes; it keeps the digits' 500 samples, so its Fréchet distances read against
 the same floor and ceiling as the full demo's). The parts start from the recipes of ``configs/toy2d.py`` (flow matching
 on 8 Gaussians, EDM on two moons) and ``configs/images.py`` (``digits-edm-cpu``) with the sizes below."""
 
@@ -13,7 +13,8 @@ from experiments.cli import param, validate
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    quick: bool = param(False, "a smoke run of every part (seconds, not minutes)", select=True)
+    quick: bool = param(False, "a smoke run of every part (a few minutes; poor scores, read against the same "
+                        "floor and ceiling)", select=True)  # fmt: skip
     toys: tuple[str, ...] = param(("cfm-8gaussians", "edm-moons"), "2-D parts, FAMILY-DATASET each (toy2d.py)")
     toy_steps: int = param(3000, "training steps of each 2-D part", ge=1)
     n_eval: int = param(5000, "samples for the swd of each 2-D part", ge=256)
