@@ -58,6 +58,8 @@ def test_self_description():
         (lambda: S.IPNDM(SCHEDULE, order=0), ArgumentError, "order"),
         (lambda: S.IPNDMV(SCHEDULE, order=5), ArgumentError, "order"),
         (lambda: S.IPNDMV(SCHEDULE, published=1), ArgumentTypeError, "published"),
+        (lambda: S.DEIS(SCHEDULE[:4], order=4, warm_start=S.RungeKuttaStart()), ArgumentError, "sigmas has 3 steps"),
+        (lambda: S.UniPC(SCHEDULE[:3], warm_start=S.RungeKuttaStart()), ArgumentError, "too few for order 3"),
         (lambda: S.Restart(SCHEDULE, t_min=0.5, t_max=0.3), ArgumentError, "t_min < t_max"),
         (lambda: S.Restart(SCHEDULE, t_min=0.0), ArgumentError, "t_min"),
         (lambda: S.Restart(SCHEDULE, restarts=-1), ArgumentError, "restarts"),
@@ -71,8 +73,9 @@ def test_bad_options(make, error, match):
 
 
 def test_short_schedules_lower_the_order():
-    """A schedule shorter than the order's warm start runs at the orders its history allows (one step:
-    Euler for the Adams samplers, DDIM for UniPC), and ends at D on a schedule to 0."""
+    """With the default warm start, a schedule shorter than the order runs at the orders its history allows
+    (one step: Euler for the Adams samplers, DDIM for UniPC) and ends at D on a schedule to 0 (with
+    RungeKuttaStart it is refused: test_bad_options)."""
     two = jnp.array([2.0, 0.0])
     target = gm.targets.DiagonalGaussian(jnp.zeros(2), jnp.ones(2))
     noise = jax.random.normal(jax.random.key(0), (8, 2))

@@ -70,7 +70,7 @@ class DEIS(AbstractAdamsSampler):
     def __check_init__(self):
         check_order(self.order, 4)
         check_count("quadrature", self.quadrature, minimum=2)
-        check_warm_start(self.warm_start)
+        check_warm_start(self, self.order)
 
     @property
     def history_length(self) -> int:

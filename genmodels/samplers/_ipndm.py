@@ -32,6 +32,7 @@ from genmodels.samplers._multistep import (
     AbstractMultistepSampler,
     AbstractWarmStart,
     LowerOrderStart,
+    RungeKuttaStart,
     effective_order,
     empty_history,
     is_warm,
@@ -62,11 +63,22 @@ def check_order(order, maximum: int, name: str = "order") -> int:
     return value
 
 
-def check_warm_start(warm_start) -> None:
+def check_warm_start(sampler: AbstractMultistepSampler, order: int) -> None:
+    """``sampler.warm_start`` is a warm-start value, and with :class:`RungeKuttaStart` the schedule has room
+    for the method itself after its ``order - 1`` Runge-Kutta steps (a step from sigma = inf not counted).
+    :class:`LowerOrderStart` runs on any schedule, at the orders its history allows."""
+    warm_start = sampler.warm_start
     if not isinstance(warm_start, AbstractWarmStart):
         raise ArgumentTypeError(
             f"warm_start must be a warm-start value (gm.samplers.LowerOrderStart() or RungeKuttaStart()), "
             f"got {warm_start!r}."
+        )
+    steps = sampler.num_steps - (1 if sampler.start_at_infinity else 0)
+    if isinstance(warm_start, RungeKuttaStart) and steps < order:
+        raise ArgumentError(
+            f"sigmas has {steps} steps, too few for order {order} with warm_start=RungeKuttaStart(): its first "
+            f"{order - 1} steps are Runge-Kutta steps and the method needs at least one more; pass a longer "
+            f"schedule, a lower order, or warm_start=LowerOrderStart() (lower orders on the first steps)."
         )
 
 
@@ -217,7 +229,7 @@ with warnings.catch_warnings():  # both take ``order`` (the AB order) but state 
 
         def __check_init__(self):
             check_order(self.ab_order, 4, "order")
-            check_warm_start(self.warm_start)
+            check_warm_start(self, self.ab_order)
 
         @property
         def order(self) -> int:
@@ -282,7 +294,7 @@ with warnings.catch_warnings():  # both take ``order`` (the AB order) but state 
 
         def __check_init__(self):
             check_order(self.ab_order, 4, "order")
-            check_warm_start(self.warm_start)
+            check_warm_start(self, self.ab_order)
             if not isinstance(self.published, bool):
                 raise ArgumentTypeError(f"published must be True or False (static), got {self.published!r}.")
 

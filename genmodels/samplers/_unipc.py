@@ -199,7 +199,7 @@ with warnings.catch_warnings():  # UniPC takes ``order`` (the predictor's) but s
 
         def __check_init__(self):
             check_order(self.predictor_order, 3, "order")
-            check_warm_start(self.warm_start)
+            check_warm_start(self, self.predictor_order)
             if not isinstance(self.variant, AbstractUniPCVariant):
                 raise ArgumentError(
                     f"variant must be gm.samplers.BH1() or BH2() (or 'bh1' / 'bh2'), got {self.variant!r}."
