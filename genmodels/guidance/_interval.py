@@ -32,9 +32,9 @@ class GuidanceInterval(eqx.Module):
 
     Outside the interval a guided model returns its conditional (good) model alone and skips the second
     network evaluation. Kynkaanniemi et al. (2024) guide EDM2 models only in the middle of the noise range,
-    e.g. ``GuidanceInterval(0.28, 2.9)``: guidance at high noise mostly collapses diversity, at low noise
-    it does almost nothing. ``hi`` may be ``inf`` (guidance from the start of a schedule that starts at
-    sigma = inf). ``lo`` and ``hi`` are traced leaves, so new values reuse the compiled sampler.
+    e.g. ``GuidanceInterval(0.28, 5.42)`` for EDM2-S on ImageNet-512: guidance at high noise mostly collapses
+    variety, at low noise it does little. ``hi`` may be ``inf`` (guidance from the start of a schedule that
+    starts at sigma = inf). ``lo`` and ``hi`` are traced leaves, so new values reuse the compiled sampler.
 
     Args:
         lo: lowest guided noise level, >= 0.
