@@ -72,6 +72,7 @@ def test_nfe_formula_matches_counted_calls(sampler, per_step, start):
     assert nfe.shape == ((128,) if per_row else ())
     # per-row solves: the vmapped loop calls the model (on the whole batch) until the slowest row is done
     assert int(nfe.max()) == calls
+    assert sol.trajectory.shape == (33, 128, 2)  # per-row solves too: (saved, batch, dim)
     assert calls > 0 and np.all((nfe - start - final) % per_step == 0)
     if isinstance(sampler, SDE) and sampler.steps is not None:
         assert calls == sampler.steps * per_step + final
@@ -219,6 +220,8 @@ def test_bad_arguments():
         (lambda: SDE(rtol=-1.0), "rtol"),
         (lambda: ODE(num_saved=1), "num_saved"),
         (lambda: SDE(denoise_final=1), "denoise_final"),
+        (lambda: ODE(per_sample=1), "per_sample"),
+        (lambda: SDE(per_sample="rows"), "per_sample"),
     ]:
         with pytest.raises((gm.errors.ArgumentError, gm.errors.ArgumentTypeError), match=match):
             make()
