@@ -174,6 +174,7 @@ def test_progress_prints_plain_lines_off_a_terminal(monkeypatch, capsys):
     monkeypatch.setenv(_log.PROGRESS_ENV, "lines")
     assert _log.progress_style(True) == "lines" and _log.progress_style(False) == "off"
     monkeypatch.setenv(_log.PROGRESS_ENV, "")
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     assert _log.progress_style(True) == "lines"  # pytest's stderr is not a terminal
     monkeypatch.setattr(_log, "LINE_SECONDS", 0.0)
     bar = _log._Lines(total=10, initial=0)

@@ -5,9 +5,9 @@ one call later (so the device never waits on logging), averages them over window
 steps into rows ``{"step", "loss", <metrics>, "steps_per_sec", "time"}`` and stops with a
 :class:`~genmodels.errors.NonFiniteLossError` at the first step whose loss or gradient was not finite.
 
-Progress (``Logging(progress=True)``, process 0 only) goes to stderr: a tqdm bar on a terminal, and in a
-non-interactive log (stderr not a terminal: a file, a pipe, CI) one plain line at most every 30 s and at
-the end, ``step 300/3000 (10%) loss 0.1234 45.1 steps/s``, instead of tqdm's carriage returns. The
+Progress (``Logging(progress=True)``, process 0 only) goes to stderr: a tqdm bar on a terminal or in
+Jupyter, and in a non-interactive log (stderr not a terminal: a file, a pipe, CI) one plain line at most
+every 30 s and at the end, ``step 300/3000 (10%) loss 0.1234 45.1 steps/s``, instead of tqdm's carriage returns. The
 environment variable ``GENMODELS_PROGRESS=bar`` / ``lines`` / ``off`` overrides the choice.
 """
 
@@ -32,14 +32,15 @@ LINE_SECONDS = 30.0
 
 
 def progress_style(progress: bool) -> str:
-    """``"bar"``, ``"lines"`` or ``"off"``: ``$GENMODELS_PROGRESS`` if set, else a bar on a terminal and
-    plain lines elsewhere (``"off"`` without ``progress`` or off process 0)."""
+    """``"bar"``, ``"lines"`` or ``"off"``: ``$GENMODELS_PROGRESS`` if set, else a bar on a terminal or in
+    Jupyter and plain lines elsewhere (``"off"`` without ``progress`` or off process 0)."""
     if not progress or jax.process_index() != 0:
         return "off"
     style = os.environ.get(PROGRESS_ENV, "").strip().lower()
     if style in ("bar", "lines", "off"):
         return style
-    return "bar" if sys.stderr.isatty() else "lines"
+    interactive = sys.stderr.isatty() or "ipykernel" in sys.modules  # a terminal or a Jupyter widget
+    return "bar" if interactive else "lines"
 
 
 class _Lines:
