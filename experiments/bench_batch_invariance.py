@@ -39,8 +39,10 @@ class RandomMLPDenoiser(nnx.Module):
 
     def __init__(self, dim: int, key: int = 0):
         self.net = gm.nets.MLP(dim, hidden=256, depth=3, rngs=nnx.Rngs(key))
-        k = jax.random.key(key + 1)
-        self.net.out.kernel.value = 0.3 * jax.random.normal(k, self.net.out.kernel.value.shape) / 16.0
+        kernel = self.net.out.kernel
+        kernel[...] = 0.3 * (jax.random.normal(jax.random.key(key + 1), kernel.shape, jnp.float64) / 16.0).astype(
+            kernel.dtype
+        )
 
     def __call__(self, x, sigma):
         s2 = 1.0 + sigma**2
