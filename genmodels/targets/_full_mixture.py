@@ -146,11 +146,11 @@ class FullGaussianMixture(eqx.Module, AbstractDenoiserModel, HasScore, HasLimitA
         flat = jnp.transpose(u, (1, 0, 2)).reshape(d, k * r)
         p = (xc @ flat).reshape(*x.shape[:-1], k, r) - jnp.einsum("kd,kdr->kr", mc, u)
         tr = t if jnp.ndim(t) == 0 else t[..., None]
-        quad = jnp.sum(p**2 / (lam + tr), axis=-1)
+        quad = _sum_rank(p * p / (lam + tr))
         log_det = jnp.sum(jnp.log(lam + tr), axis=-1)
         if r < d:
             y2 = jnp.sum(xc * xc, axis=-1, keepdims=True) - 2.0 * (xc @ mc.T) + jnp.sum(mc * mc, axis=-1)
-            quad = quad + (y2 - jnp.sum(p**2, axis=-1)) / (c + t)
+            quad = quad + (y2 - _sum_rank(p * p)) / (c + t)
             log_det = log_det + (d - r) * jnp.log(c + t)
         lp = self.log_weights - 0.5 * (quad + log_det + d * jnp.log(2 * jnp.pi))
         if log_mask is not None:
@@ -237,6 +237,14 @@ class FullGaussianMixture(eqx.Module, AbstractDenoiserModel, HasScore, HasLimitA
         x = jnp.asarray(x)
         self._check(x)
         return jnp.argmax(self._parts(x, 0.0)[3], axis=-1)
+
+
+def _sum_rank(a: Float[Array, "*batch K r"]) -> Float[Array, "*batch K"]:
+    """Sum over the last (rank) axis, unrolled for ranks up to 4: XLA:CPU reduces a short minor axis ~10x slower
+    than it adds its slices (22 ms against 2.4 ms for (1024, 2032, 2)); from rank 8 on its reduce is faster."""
+    if a.shape[-1] > 4:
+        return jnp.sum(a, axis=-1)
+    return sum(a[..., j] for j in range(1, a.shape[-1])) + a[..., 0] if a.shape[-1] > 1 else a[..., 0]
 
 
 def _check_values(weights, eigvecs, eigvals, floor, needs_floor: bool) -> None:
