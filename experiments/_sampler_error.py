@@ -3,6 +3,8 @@ budget on every target, scored against exact truth.
 
 Per target, sampler, budget and seed:
 
+One batch of noise per seed; every sampler starts from it (one solve per seed and cell):
+
 * ``rms`` (deterministic samplers): RMS per coordinate of x_sampler - x_exact from the same noise, where
   x_exact is the probability-flow solution from sigma_max = 80 to sigma_min = 0.002 (Dopri5, rtol = atol =
   1e-10, float64) followed by the final step every schedule ends with, x -> D(x, sigma_min);
@@ -16,6 +18,7 @@ the adaptive ODE runs a tolerance sweep and reports the NFE it spent.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -24,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import genmodels as gm
-from experiments.configs.sampler_error import Config
+from experiments.configs.sampler_error import TARGETS, Config
 from genmodels.errors import ArgumentError
 
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
@@ -36,7 +39,7 @@ def make_target(name: str, key):
         return gm.targets.eight_gaussians()
     if name == "mixture-64":
         return gm.targets.random_mixture(key, 64, 8)
-    return gm.targets.digits_mixture()
+    return gm.targets.digits_mixture(key)
 
 
 def make_sampler(name: str, sigmas):
@@ -60,19 +63,9 @@ def _scores(target, x, key) -> dict:
     }
 
 
-def _cell(target, sampler, noises, refs, keys, swd_keys, swd_shape) -> dict:
-    """Scores of one sampler on one target, per seed, then mean and std (``swd_shape``: the scored batch)."""
-    per_seed = []
-    for noise, ref, key, swd_key in zip(noises, refs, keys, swd_keys, strict=True):
-        row = {}
-        if sampler.deterministic:
-            sol = gm.solve(target, sampler, key, noise.shape, noise=noise)
-            row["rms"] = float(jnp.sqrt(jnp.mean((sol.samples - ref) ** 2)))
-        sol = gm.solve(target, sampler, swd_key, swd_shape)
-        row.update(_scores(target, sol.samples, jax.random.fold_in(swd_key, 1)))
-        row["nfe"] = int(np.max(np.asarray(sol.nfe)))
-        per_seed.append(row)
-    out = {"nfe": per_seed[0]["nfe"], "per_seed": per_seed}
+def _summary(per_seed: list[dict]) -> dict:
+    """The per-seed scores and their mean and std (``<score>_std``; None for one seed)."""
+    out = {"nfe": int(max(r["nfe"] for r in per_seed)), "per_seed": per_seed}
     for k in ("rms", "swd", "swd_baseline", "occupancy"):
         vals = np.asarray([r[k] for r in per_seed if k in r], np.float64)
         if vals.size:
@@ -80,19 +73,36 @@ def _cell(target, sampler, noises, refs, keys, swd_keys, swd_shape) -> dict:
     return out
 
 
-def run_target(config: Config, name: str, log) -> dict:
-    """Every sampler and budget (and the ODE sweep) on one target."""
-    key = jax.random.fold_in(jax.random.key(config.seed), hash(name) % 2**16)
+def _cell(target, sampler, noises, refs, keys, final_step: bool = False) -> dict:
+    """Scores of one sampler from each seed's noise (one solve per seed): the RMS error against the exact
+    flow (deterministic samplers), sliced W2 and occupancy. ``final_step``: the sampler stops at sigma_min
+    (the adaptive ODE), so the schedules' last step x -> D(x, sigma_min) is applied here (one evaluation)."""
+    per_seed = []
+    for noise, ref, key in zip(noises, refs, keys, strict=True):
+        sol = gm.solve(target, sampler, key, noise.shape, noise=noise)
+        x, nfe = sol.samples, int(np.max(np.asarray(sol.nfe)))
+        if final_step:
+            x, nfe = target(x, jnp.asarray(SIGMA_MIN, x.dtype)), nfe + 1
+        row = {"nfe": nfe}
+        if sampler.deterministic:
+            row["rms"] = float(jnp.sqrt(jnp.mean((x - ref) ** 2)))
+        row.update(_scores(target, x, jax.random.fold_in(key, 1)))
+        per_seed.append(row)
+    return _summary(per_seed)
+
+
+def run_target(config: Config, name: str, log, save) -> dict:
+    """Every sampler and budget (and the ODE sweep) on one target; ``save(partial)`` after each sampler."""
+    key = jax.random.fold_in(jax.random.key(config.seed), TARGETS.index(name))
     target = make_target(name, jax.random.key(config.seed))
     dim = int(target.means.shape[-1])
     seeds = [jax.random.fold_in(key, s) for s in range(config.seeds)]
-    noises = [jax.random.normal(jax.random.fold_in(k, 0), (config.error_batch, dim), jnp.float64) for k in seeds]
+    noises = [jax.random.normal(jax.random.fold_in(k, 0), (config.batch, dim), jnp.float64) for k in seeds]
     t0 = time.perf_counter()
     refs = [_reference(target, z) for z in noises]
-    log(f"{name}: exact reference ({config.seeds} x {config.error_batch} rows) in {time.perf_counter() - t0:.0f} s")
+    log(f"{name}: exact reference ({config.seeds} x {config.batch} rows) in {time.perf_counter() - t0:.0f} s")
     keys = [jax.random.fold_in(k, 1) for k in seeds]
-    swd_keys = [jax.random.fold_in(k, 2) for k in seeds]
-    rows = []
+    result = {"target": name, "dim": dim, "rows": []}
     for sampler_name in config.samplers:
         factory = getattr(gm.samplers, sampler_name)
         for budget in config.nfe:
@@ -101,40 +111,24 @@ def run_target(config: Config, name: str, log) -> dict:
             except ArgumentError:
                 continue  # the sampler's cheapest schedule costs more than this budget
             sampler = factory(gm.schedules.karras(steps, SIGMA_MIN, SIGMA_MAX))
-            cell = _cell(target, sampler, noises, refs, keys, swd_keys, (config.swd_batch, dim))
-            rows.append({"sampler": sampler_name, "budget": budget, "steps": steps,
-                         "deterministic": bool(sampler.deterministic), **cell})  # fmt: skip
+            cell = _cell(target, sampler, noises, refs, keys)
+            result["rows"].append({"sampler": sampler_name, "budget": budget, "steps": steps,
+                                   "deterministic": bool(sampler.deterministic), **cell})  # fmt: skip
+        save(result)
         log(f"{name}: {sampler_name} done ({time.perf_counter() - t0:.0f} s)")
     for tol in config.ode_tols:
         ode = gm.samplers.ODE(sigma_max=SIGMA_MAX, sigma_min=SIGMA_MIN, rtol=tol, atol=tol)
-        rows.append({"sampler": "ODE", "tolerance": tol, "deterministic": True,
-                     **_ode_cell(target, ode, noises, refs, keys, swd_keys, (config.swd_batch, dim))})  # fmt: skip
-    return {"target": name, "dim": dim, "rows": rows}
-
-
-def _ode_cell(target, ode, noises, refs, keys, swd_keys, swd_shape) -> dict:
-    """The adaptive ODE ends at sigma_min: the same final step to 0 as the schedules (one more evaluation)."""
-    per_seed = []
-    for noise, ref, key, swd_key in zip(noises, refs, keys, swd_keys, strict=True):
-        sol = gm.solve(target, ode, key, noise.shape, noise=noise)
-        x = target(sol.samples, jnp.asarray(SIGMA_MIN, sol.samples.dtype))
-        row = {"rms": float(jnp.sqrt(jnp.mean((x - ref) ** 2))), "nfe": int(np.max(np.asarray(sol.nfe))) + 1}
-        sol = gm.solve(target, ode, swd_key, swd_shape)
-        row.update(_scores(target, target(sol.samples, jnp.asarray(SIGMA_MIN, sol.samples.dtype)),
-                           jax.random.fold_in(swd_key, 1)))  # fmt: skip
-        per_seed.append(row)
-    out = {"nfe": int(np.mean([r["nfe"] for r in per_seed])), "per_seed": per_seed}
-    for k in ("rms", "swd", "swd_baseline", "occupancy"):
-        vals = np.asarray([r[k] for r in per_seed], np.float64)
-        out[k], out[k + "_std"] = float(vals.mean()), (float(vals.std(ddof=1)) if vals.size > 1 else None)
-    return out
+        cell = _cell(target, ode, noises, refs, keys, final_step=True)
+        result["rows"].append({"sampler": "ODE", "tolerance": tol, "deterministic": True, **cell})
+    save(result)
+    return result
 
 
 def run_fits(config: Config, log) -> list[dict]:
     """``gm.schedules.fit`` on the 64-D mixture at NFE 5, 8 and 10: fitted on one key's noise, scored on
     another's, against ``karras(rho=7)`` with the same steps."""
     target = gm.targets.random_mixture(jax.random.key(config.seed), 64, 8)
-    held_out = jax.random.normal(jax.random.key(config.seed + 1000), (config.error_batch, 64), jnp.float64)
+    held_out = jax.random.normal(jax.random.key(config.seed + 1000), (config.batch, 64), jnp.float64)
     ref = _reference(target, held_out)
     rows = []
     for name in config.fit_samplers:
@@ -160,7 +154,7 @@ def run_diff_sampler_protocol(config: Config, log) -> dict:
     from experiments import _sampler_error_protocol as protocol
 
     target = make_target("digits-64", jax.random.key(config.seed))
-    noise = jax.random.normal(jax.random.key(config.seed + 2000), (config.error_batch, 64), jnp.float64)
+    noise = jax.random.normal(jax.random.key(config.seed + 2000), (config.batch, 64), jnp.float64)
     rows = protocol.run_protocol(target, noise, log)
     return {"target": "digits-64", "rows": rows, "agreement": protocol.rank_agreement(rows)}
 
@@ -177,13 +171,20 @@ def run(config: Config, out: Path, *, quiet: bool = False) -> dict:
             print(msg, flush=True)
 
     start = time.perf_counter()
-    results = {"config": {k: v for k, v in vars(config).items()}, "sigma_min": SIGMA_MIN, "sigma_max": SIGMA_MAX,
-               "targets": [run_target(config, t, log) for t in config.targets],
-               "fits": run_fits(config, log) if config.fit_samplers else []}  # fmt: skip
+    results = {"config": dict(vars(config)), "sigma_min": SIGMA_MIN, "sigma_max": SIGMA_MAX, "targets": [], "fits": []}
+
+    def save(partial):  # a long run keeps what it has measured: results.partial.json after every sampler
+        (out / "results.partial.json").write_text(json.dumps({**results, "targets": results["targets"] + [partial]}))
+
+    for name in config.targets:
+        results["targets"].append(run_target(config, name, log, save))
+    if config.fit_samplers:
+        results["fits"] = run_fits(config, log)
     if config.diff_sampler_protocol:
         results["diff_sampler_protocol"] = run_diff_sampler_protocol(config, log)
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     report.write(results, out)
+    (out / "results.partial.json").unlink(missing_ok=True)
     if not quiet:
         print(report.markdown(results))
         print(f"wrote {out / 'results.json'}, {out / 'results.md'} and the error_*.png plots")

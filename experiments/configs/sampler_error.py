@@ -32,8 +32,8 @@ class Config:
                                  "largest NFE it can reach at or below each", ge=1)  # fmt: skip
     ode_tols: tuple[float, ...] = param((1e-1, 3e-2, 1e-2, 3e-3, 1e-3), "rtol = atol of the adaptive ODE "
                                         "(Dopri5) sweep", gt=0)  # fmt: skip
-    error_batch: int = param(512, "noise rows of the end-point error against the exact flow", ge=2)
-    swd_batch: int = param(4096, "samples of the sliced-W2 and mode-occupancy scores", ge=16)
+    batch: int = param(2048, "samples per seed: the end-point error, sliced W2 and mode occupancy are scored on them",
+                       ge=16)  # fmt: skip
     seeds: int = param(3, "seeds per cell (mean and std)", ge=1)
     fit_samplers: tuple[str, ...] = param(FIT_SAMPLERS, "samplers whose schedule gm.schedules.fit tunes (64-D "
                                           "mixture, NFE 5, 8, 10; empty: none)", choices=SAMPLERS,
@@ -47,7 +47,7 @@ class Config:
         validate(self)
 
 
-QUICK = dict(targets=("eight-gaussians",), nfe=(5, 10), ode_tols=(1e-2,), error_batch=128, swd_batch=512, seeds=1,
+QUICK = dict(targets=("eight-gaussians",), nfe=(5, 10), ode_tols=(1e-2,), batch=256, seeds=1,
              fit_samplers=("DPMSolverPP2M",), fit_iterations=40,
              diff_sampler_protocol=False)  # fmt: skip
 
