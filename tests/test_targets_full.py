@@ -50,7 +50,7 @@ def tree():
     return small_tree()
 
 
-@pytest.mark.parametrize("sigma", [0.3, "rows"])
+@pytest.mark.parametrize("sigma", [0.3, pytest.param("rows", marks=pytest.mark.slow)])  # rows: see [low rank]
 def test_tree_conditional_and_unconditional_are_exact(x64, sigma):
     """Per class: log p_sigma(x | y) and D(x, sigma | y) against dense formulas, D = x + sigma^2 grad log p
     (Tweedie); unconditional D = sum_y p(y | x) D(x | y) with p(y | x) from the class priors."""
@@ -195,7 +195,7 @@ def random_full_and_low_rank(d=5, k=3):
     return full, low, covs
 
 
-@pytest.mark.parametrize("which", ["full", "low rank"])
+@pytest.mark.parametrize("which", [pytest.param("full", marks=pytest.mark.slow), "low rank"])  # full: the tree
 def test_full_and_low_rank_mixtures_are_exact(x64, which):
     """log p, D, score against dense float64 formulas, score = grad log p, D = x + sigma^2 score (Tweedie);
     the full mixture at a scalar sigma (0: D = x), the low-rank one at one sigma per row."""
