@@ -185,3 +185,11 @@ def test_sharded_equals_unsharded_and_keeps_the_sharding(tmp_path):
         assert out[name]["gap"] <= 1e-6 and out[name]["kept"] and out[name]["nfe_equal"], (name, out[name])
     assert out["noise_kept"]
     assert out["bad"] is not None and out["bad"].startswith("sharding")
+
+
+def test_sharding_that_is_not_a_sharding_is_refused():
+    with pytest.raises(gm.errors.ArgumentTypeError, match="sharding"):
+        gm.sample(MIX, S.EulerAncestral(SCHEDULE), jax.random.key(0), (BATCH, DIM), sharding="batch")
+    one_device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    x = gm.sample(MIX, S.EulerAncestral(SCHEDULE), jax.random.key(0), (BATCH, DIM), sharding=one_device)
+    assert x.sharding == one_device
