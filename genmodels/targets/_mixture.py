@@ -115,10 +115,10 @@ class GaussianMixture(eqx.Module, AbstractDenoiserModel, HasScore, HasLimitAtInf
             xc, mc = x - centre, self.means - centre
             mp = mc * prec
             quad = (xc * xc) @ prec.T - 2.0 * (xc @ mp.T) + jnp.sum(mc * mp, axis=-1)
-        else:
-            quad = jnp.sum((x[..., None, :] - self.means) ** 2 * prec, axis=-1)
-        log_det = jnp.sum(jnp.log(prec), axis=-1)  # log det of the precision, (K,) or (..., K)
-        lp = self.log_weights - 0.5 * (quad - log_det + self.dim * jnp.log(2 * jnp.pi))
+            quad = quad - jnp.sum(jnp.log(prec), axis=-1)  # minus log det of the precision, (K,)
+        else:  # one reduction over (..., K, dim), so that XLA fuses it
+            quad = jnp.sum((x[..., None, :] - self.means) ** 2 * prec - jnp.log(prec), axis=-1)
+        lp = self.log_weights - 0.5 * (quad + self.dim * jnp.log(2 * jnp.pi))
         return lp, prec, sig2
 
     def log_prob(self, x: Float[Array, "*batch dim"], sigma: ArrayLike = 0.0) -> Float[Array, "*batch"]:
