@@ -39,6 +39,7 @@ from genmodels.samplers._multistep import (
     push,
     runge_kutta_step,
     warm_extra_calls,
+    weighted_sum,
 )
 
 # Adams-Bashforth weights of orders 1-4 on a uniform grid, newest value first (row p - 1: order p).
@@ -132,7 +133,7 @@ class AbstractAdamsSampler(AbstractMultistepSampler):
         w = self.weights(hist.sigmas, sigma_next, p).astype(x.dtype)
 
         def multistep(x):
-            return x + jnp.tensordot(w, hist.values, axes=1)
+            return x + weighted_sum(hist, w)
 
         warm = is_warm(self.warm_start, k, state.count)
         if warm is False:

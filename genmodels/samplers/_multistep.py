@@ -37,27 +37,51 @@ LOWER_ORDER_FINAL_BELOW = 15
 class History(eqx.Module):
     """The last ``k`` model outputs (or derived quantities) and the noise levels they were taken at.
 
+    The values are a ring buffer: :func:`push` overwrites the oldest slot in place (a scan carry's
+    dynamic-update-slice, no copy of the other k - 1 entries), and readers address entries by age through
+    :func:`newest` and :func:`weighted_sum`, which map the j-th newest entry to slot (head - j) mod k.
+
     Attributes:
-        values: (k, *shape), newest first.
-        sigmas: (k,), the noise level of each value, newest first.
+        values: (k, *shape), in ring order: slot ``head`` holds the newest entry, slot (head - j) mod k the
+            j-th newest.
+        sigmas: (k,), the noise level of each entry, newest first (a small array, shifted on every push).
         count: how many entries are filled (0 <= count <= k).
+        head: the slot of the newest entry (0 <= head < k).
     """
 
     values: Float[Array, "k ..."]
     sigmas: Float[Array, " k"]
     count: Int[Array, ""]
+    head: Int[Array, ""]
 
 
 def empty_history(k: int, like: Array) -> History:
     """A history of ``k`` slots shaped like ``like`` (k >= 1), none filled."""
-    return History(jnp.zeros((k, *like.shape), like.dtype), jnp.ones((k,), like.dtype), jnp.asarray(0, jnp.int32))
+    zero = jnp.asarray(0, jnp.int32)
+    return History(jnp.zeros((k, *like.shape), like.dtype), jnp.ones((k,), like.dtype), zero, zero)
 
 
 def push(history: History, value: Array, sigma: Array) -> History:
-    """``history`` with ``value`` (taken at ``sigma``) as the newest entry; the oldest falls off."""
-    values = jnp.concatenate([value[None].astype(history.values.dtype), history.values[:-1]], axis=0)
+    """``history`` with ``value`` (taken at ``sigma``) as the newest entry; the oldest falls off (its slot is
+    overwritten: one (*shape) write, in place under ``jit``)."""
+    k = history.values.shape[0]
+    head = (history.head + 1) % k
+    values = jax.lax.dynamic_update_index_in_dim(history.values, value.astype(history.values.dtype), head, 0)
     sigmas = jnp.concatenate([jnp.asarray(sigma, history.sigmas.dtype)[None], history.sigmas[:-1]])
-    return History(values, sigmas, jnp.minimum(history.count + 1, history.values.shape[0]))
+    return History(values, sigmas, jnp.minimum(history.count + 1, k), head)
+
+
+def newest(history: History, j: int | Int[Array, ""] = 0) -> Array:
+    """The j-th newest entry (j = 0: the newest), of the values' (*shape)."""
+    k = history.values.shape[0]
+    return jax.lax.dynamic_index_in_dim(history.values, (history.head - j) % k, 0, keepdims=False)
+
+
+def weighted_sum(history: History, weights: Float[Array, " k"]) -> Array:
+    """sum_j weights[j] v_j over the entries v_j, j-th newest first (weights: (k,), newest first; unfilled
+    entries are zeros). Summed newest first; each entry is read from its slot, nothing is reordered."""
+    weights = weights.astype(history.values.dtype)
+    return sum(weights[j] * newest(history, j) for j in range(history.values.shape[0]))
 
 
 class AbstractWarmStart(eqx.Module):

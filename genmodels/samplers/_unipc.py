@@ -22,9 +22,11 @@ from genmodels.samplers._multistep import (
     effective_order,
     empty_history,
     is_warm,
+    newest,
     push,
     runge_kutta_step,
     warm_extra_calls,
+    weighted_sum,
 )
 
 
@@ -75,12 +77,12 @@ class _Terms(eqx.Module):
     b_h: Array  # B(h)
     rks: Array  # (k,): r_c = (lambda_{c+1} - lambda_0) / h for the older entries, then 1 (slot of model_t)
     b: Array  # (k,): b_a = h phi_{a+2}(h) (a + 1)! / B(h)
-    d1: Array  # (k, ...): (m_{c+1} - m0) / r_c for the older entries (zero for missing ones)
+    inv_r: Array  # (k - 1,): 1 / r_c for the older entries that enter (zero for the others)
 
 
 def _terms(hist: History, x: Array, sigma_t: Array, p: Int[Array, ""], variant: AbstractUniPCVariant) -> _Terms:
-    k = hist.values.shape[0]
-    sigma_s, m0 = hist.sigmas[0], hist.values[0]
+    k = hist.sigmas.shape[0]
+    sigma_s, m0 = hist.sigmas[0], newest(hist)
     h = jnp.log(sigma_s / sigma_t)
     hh = -h
     older = jnp.arange(1, k) < p  # entries 1..p-1 enter the update
@@ -92,10 +94,15 @@ def _terms(hist: History, x: Array, sigma_t: Array, p: Int[Array, ""], variant: 
         b.append(h_phi * factorial / b_h)
         factorial *= a + 2
         h_phi = h_phi / hh - 1.0 / factorial
-    shape = (k - 1,) + (1,) * m0.ndim
-    d1 = jnp.where(older.reshape(shape), (hist.values[1:] - m0) / r.reshape(shape).astype(m0.dtype), 0.0)
     ratio = sigma_t / sigma_s
-    return _Terms(ratio * x + (1.0 - ratio) * m0, b_h, rks, jnp.stack(b), d1)
+    return _Terms(ratio * x + (1.0 - ratio) * m0, b_h, rks, jnp.stack(b), jnp.where(older, 1.0 / r, 0.0))
+
+
+def _combine_d1(hist: History, t: _Terms, rho: Array) -> Array:
+    """sum_c rho_c D1_c, D1_c = (m_{c+1} - m0) / r_c, as one weighted sum of the history's entries:
+    weight rho_c / r_c on m_{c+1} and -sum_c rho_c / r_c on m0 ((k - 1,) coefficients, no (k - 1, ...) array)."""
+    w = rho * t.inv_r
+    return weighted_sum(hist, jnp.concatenate([-jnp.sum(w, keepdims=True), w]))
 
 
 def predictor(hist: History, x: Array, sigma_t: Array, p: Int[Array, ""], variant) -> Array:
@@ -103,29 +110,29 @@ def predictor(hist: History, x: Array, sigma_t: Array, p: Int[Array, ""], varian
     rho = (1/2) for p = 2, as both references. A step to sigma_t = 0 returns m0."""
     safe_t = jnp.where(sigma_t > 0, sigma_t, 0.5 * hist.sigmas[0])
     t = _terms(hist, x, safe_t, p, variant)
-    k = hist.values.shape[0]
+    k = hist.sigmas.shape[0]
     if k == 1:
         out = t.base
     else:
         rho = _solve_padded(t.rks[:-1], t.b[:-1], p - 1)
-        rho = jnp.where(p == 2, jnp.zeros_like(rho).at[0].set(0.5), rho).astype(x.dtype)
-        out = t.base - t.b_h.astype(x.dtype) * jnp.tensordot(rho, t.d1, axes=1)
-    return jnp.where(sigma_t > 0, out, hist.values[0])
+        rho = jnp.where(p == 2, jnp.zeros_like(rho).at[0].set(0.5), rho)
+        out = t.base - t.b_h.astype(x.dtype) * _combine_d1(hist, t, rho)
+    return jnp.where(sigma_t > 0, out, newest(hist))
 
 
 def corrector(hist: History, x_last: Array, model_t: Array, sigma_t, p: Int[Array, ""], variant) -> Array:
     """UniC of order p (the predictor's order of the last step): x_t = base - B(h) (sum_{c < p-1} rho_c D1_c
     + rho_{p-1} (model_t - m0)) with nodes (r_1, ..., r_{p-1}, 1); rho = (1/2) for p = 1."""
     t = _terms(hist, x_last, sigma_t, p, variant)
-    k = hist.values.shape[0]
+    k = hist.sigmas.shape[0]
     nodes = jnp.concatenate([t.rks[:-1], jnp.ones((1,), t.rks.dtype)])
     # the slot of model_t is column p - 1: move the 1 there
     nodes = jnp.where(jnp.arange(k) == p - 1, 1.0, nodes)
     rho = _solve_padded(nodes, t.b, p)
-    rho = jnp.where(p == 1, jnp.zeros_like(rho).at[0].set(0.5), rho).astype(x_last.dtype)
-    rho_t = rho[p - 1]
-    older = jnp.tensordot(jnp.where(jnp.arange(k - 1) < p - 1, rho[:-1], 0.0), t.d1, axes=1) if k > 1 else 0.0
-    return t.base - t.b_h.astype(x_last.dtype) * (older + rho_t * (model_t - hist.values[0]))
+    rho = jnp.where(p == 1, jnp.zeros_like(rho).at[0].set(0.5), rho)
+    rho_t = rho[p - 1].astype(x_last.dtype)
+    older = _combine_d1(hist, t, jnp.where(jnp.arange(k - 1) < p - 1, rho[:-1], 0.0)) if k > 1 else 0.0
+    return t.base - t.b_h.astype(x_last.dtype) * (older + rho_t * (model_t - newest(hist)))
 
 
 with warnings.catch_warnings():  # UniPC takes ``order`` (the predictor's) but states the convergence order
