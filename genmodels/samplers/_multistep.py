@@ -72,16 +72,31 @@ def push(history: History, value: Array, sigma: Array) -> History:
 
 
 def newest(history: History, j: int | Int[Array, ""] = 0) -> Array:
-    """The j-th newest entry (j = 0: the newest), of the values' (*shape)."""
+    """The j-th newest entry (j = 0: the newest), of the values' (*shape): slot (head - j) mod (slots)."""
     k = history.values.shape[0]
     return jax.lax.dynamic_index_in_dim(history.values, (history.head - j) % k, 0, keepdims=False)
 
 
-def weighted_sum(history: History, weights: Float[Array, " k"]) -> Array:
-    """sum_j weights[j] v_j over the entries v_j, j-th newest first (weights: (k,), newest first; unfilled
-    entries are zeros). Summed newest first; each entry is read from its slot, nothing is reordered."""
+def weighted_sum(history: History, weights: Float[Array, " n"]) -> Array:
+    """sum_j weights[j] v_j over the n newest entries v_j, newest first (weights: (n,), n <= k; unfilled
+    entries are zeros). Each entry is read from its slot; nothing of (*shape) is reordered or copied."""
     weights = weights.astype(history.values.dtype)
-    return sum(weights[j] * newest(history, j) for j in range(history.values.shape[0]))
+    return sum(weights[j] * newest(history, j) for j in range(weights.shape[0]))
+
+
+def latest(history: History, n: int) -> History:
+    """A view of the ``n`` newest entries (static n <= k): the same buffer, ``sigmas[:n]``."""
+    return History(history.values, history.sigmas[:n], jnp.minimum(history.count, n), history.head)
+
+
+def previous(history: History) -> History:
+    """A view of the history as it was before its newest push, as far as it is still held: the same buffer,
+    k - 1 entries (the j-th newest is ``history``'s (j + 1)-th newest). A sampler that must read the history
+    from before a push after it (UniPC's corrector) keeps one spare slot and reads this view, so that XLA
+    can overwrite the slot in place: nothing reads the old buffer after the push."""
+    k = history.values.shape[0]
+    count = jnp.maximum(history.count - 1, 0)
+    return History(history.values, history.sigmas[1:], count, (history.head - 1) % k)
 
 
 class AbstractWarmStart(eqx.Module):

@@ -22,7 +22,9 @@ from genmodels.samplers._multistep import (
     effective_order,
     empty_history,
     is_warm,
+    latest,
     newest,
+    previous,
     push,
     runge_kutta_step,
     warm_extra_calls,
@@ -225,20 +227,20 @@ with warnings.catch_warnings():  # UniPC takes ``order`` (the predictor's) but s
 
         def init(self, denoiser, x, key):
             one = jnp.asarray(1, jnp.int32)
-            return empty_history(self.predictor_order, x), jnp.zeros_like(x), one, jnp.asarray(False)
+            return empty_history(self.predictor_order + 1, x), jnp.zeros_like(x), one, jnp.asarray(False)
 
         def step(self, denoiser, i, x, state, key):
-            hist, x_last, p_last, correct = state
+            hist, x_last, p_last, correct = state  # hist: predictor_order + 1 slots, the newest at sigma_i-1
             sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
             model_t = denoiser(x, sigma)
-            if self.corrector:
-                sigma_t = jnp.where(correct, sigma, 0.5 * hist.sigmas[0])  # h != 0 where unused (gradients)
-                corrected = corrector(hist, x_last, model_t, sigma_t, p_last, self.variant)
-                x = jnp.where(correct, corrected, x)
             k = self.predictor_order
             p = effective_order(k, hist.count, i, self.num_steps, self.lower_order_final)
-            new_hist = push(hist, model_t, sigma)
-            x_next = predictor(new_hist, x, sigma_next, p, self.variant)
+            new_hist = push(hist, model_t, sigma)  # in place; the corrector reads the k entries before it
+            if self.corrector:
+                sigma_t = jnp.where(correct, sigma, 0.5 * hist.sigmas[0])  # h != 0 where unused (gradients)
+                corrected = corrector(previous(new_hist), x_last, model_t, sigma_t, p_last, self.variant)
+                x = jnp.where(correct, corrected, x)
+            x_next = predictor(latest(new_hist, k), x, sigma_next, p, self.variant)
             warm = is_warm(self.warm_start, k, hist.count)
             if warm is not False:
                 warm = warm & (sigma_next > 0)
