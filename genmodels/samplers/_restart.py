@@ -97,8 +97,11 @@ class Restart(AbstractStepSampler):
         return self.restarts == 0 or known_to_be(self.s_noise, 0)
 
     def restart_index(self) -> Int[Array, ""]:
-        """j, the schedule index nearest to t_min (an inf entry never is)."""
-        gap = jnp.abs(jnp.where(jnp.isfinite(self.sigmas), self.sigmas, jnp.inf) - self.t_min)
+        """j, the schedule index nearest to t_min among the finite, positive levels (never an inf start, and
+        never the final 0: restarting the clean sample would re-noise the result and end on two inner Heun
+        steps instead of the schedule)."""
+        usable = jnp.isfinite(self.sigmas) & (self.sigmas > 0)
+        gap = jnp.abs(jnp.where(usable, self.sigmas, jnp.inf) - self.t_min)
         return jnp.argmin(gap).astype(jnp.int32)
 
     def _restarts_after(self, i) -> tuple[Array, Array]:
