@@ -193,3 +193,14 @@ def test_sharding_that_is_not_a_sharding_is_refused():
     one_device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     x = gm.sample(MIX, S.EulerAncestral(SCHEDULE), jax.random.key(0), (BATCH, DIM), sharding=one_device)
     assert x.sharding == one_device
+
+
+def test_given_noise_inside_the_callers_jit():
+    """Noise traced by the caller's jit has no sharding to read: the driver leaves the layout to the caller."""
+    target = gm.targets.eight_gaussians()
+    sampler = gm.samplers.EulerAncestral(gm.schedules.karras(4))
+    z = jax.random.normal(jax.random.key(1), (8, 2))
+    inside = jax.jit(lambda key, z: gm.sample(target, sampler, key, (8, 2), noise=z))(jax.random.key(0), z)
+    np.testing.assert_allclose(
+        inside, gm.sample(target, sampler, jax.random.key(0), (8, 2), noise=z), rtol=1e-5, atol=1e-5
+    )

@@ -76,7 +76,8 @@ def _check_sharding(sharding, shape: tuple[int, ...], noise) -> jax.sharding.Sha
     """The sharding the samples are to have: ``sharding``, else that of noise spread over several devices,
     else ``None`` (no constraint). A sharding must split ``shape`` evenly (the batch axis first of all)."""
     if sharding is None:
-        spread = isinstance(noise, jax.Array) and len(noise.sharding.device_set) > 1
+        concrete = isinstance(noise, jax.Array) and not isinstance(noise, jax.core.Tracer)
+        spread = concrete and len(noise.sharding.device_set) > 1  # inside the caller's jit: the caller's choice
         return noise.sharding if spread else None
     if not isinstance(sharding, jax.sharding.Sharding):
         raise ArgumentTypeError(
