@@ -69,25 +69,33 @@ def markdown(results: dict) -> str:
 def plot(results: dict, out: Path) -> list[Path]:
     """One PNG per target: RMS error (deterministic samplers) and sliced W2 (all) against NFE, log-log."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paths = []
+    names = sorted({r["sampler"] for t in results["targets"] for r in t["rows"]})
+    colors = plt.get_cmap("tab20")
+    styles = {n: dict(color=colors(i % 20), ls="-" if i < 10 else "--", marker="o", ms=3, lw=1, label=n)
+              for i, n in enumerate(names)}  # fmt: skip
+    ticks = sorted({b for b in results["config"]["nfe"]} | {50, 80})
     for t in results["targets"]:
-        fig, (ax_e, ax_w) = plt.subplots(1, 2, figsize=(12, 4.5))
-        names = sorted({r["sampler"] for r in t["rows"]})
-        for i, name in enumerate(names):
+        fig, (ax_e, ax_w) = plt.subplots(1, 2, figsize=(13, 5))
+        for name in names:
             rows = sorted((r for r in t["rows"] if r["sampler"] == name), key=lambda r: r["nfe"])
-            style = dict(marker="o", ms=3, lw=1, ls="-" if i < 10 else "--", label=name)
             if rows and "rms" in rows[0]:
-                ax_e.plot([r["nfe"] for r in rows], [r["rms"] for r in rows], **style)
-            ax_w.plot([r["nfe"] for r in rows], [r["swd"] for r in rows], **style)
+                ax_e.plot([r["nfe"] for r in rows], [r["rms"] for r in rows], **styles[name])
+            if rows:
+                ax_w.plot([r["nfe"] for r in rows], [r["swd"] for r in rows], **styles[name])
         base = np.mean([r["swd_baseline"] for r in t["rows"]])
         ax_w.axhline(base, color="k", lw=0.8, ls=":", label="exact-vs-exact baseline")
         for ax, what in ((ax_e, "RMS end-point error vs exact flow"), (ax_w, "sliced W2 to exact samples")):
             ax.set(xscale="log", yscale="log", xlabel="NFE (model evaluations)", title=f"{t['target']}: {what}")
+            ax.set_xticks(ticks, [str(v) for v in ticks])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.grid(True, which="both", lw=0.3)
+        ax_e.legend(fontsize=6, ncol=2, title="deterministic samplers", title_fontsize=7)
         ax_w.legend(fontsize=6, ncol=2)
         fig.tight_layout()
         path = out / f"error_{t['target']}.png"
