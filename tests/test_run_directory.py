@@ -112,7 +112,16 @@ def test_restart_metrics_drops_the_rows_after_the_checkpoint(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- atomic writes
-def test_ctrl_c_during_a_results_write_finishes_it_first(tmp_path, monkeypatch):
+@pytest.fixture
+def default_ctrl_c():
+    """Python's own SIGINT handler (KeyboardInterrupt) for the test, whatever the worker process inherited
+    or an earlier test in it left behind (an xdist worker's handler is not guaranteed to be the default)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_during_a_results_write_finishes_it_first(tmp_path, monkeypatch, default_ctrl_c):
     """SIGINT arriving in the middle of the write is held: the new file is complete, then KeyboardInterrupt."""
     run = make_run(tmp_path / "run")
     real_fsync = os.fsync
@@ -144,7 +153,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     assert json.loads(path.read_text()) == {"value": 1} and not (tmp_path / "results.json.tmp").exists()
 
 
-def test_ctrl_c_during_a_checkpoint_save_keeps_it_whole(tmp_path):
+def test_ctrl_c_during_a_checkpoint_save_keeps_it_whole(tmp_path, default_ctrl_c):
     import numpy as np
 
     ckpt = gm.train.Checkpointer(tmp_path / "checkpoints")
