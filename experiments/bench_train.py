@@ -39,14 +39,10 @@ def run(config: configs.Config, workdir: str | Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    config, opts = cli.parse(configs, argv, doc=__doc__, options=configs.Options)
-    earlier = cli.earlier_results(opts, "bench_train.py")
-    if earlier is not None:
-        if not opts.quiet:
-            import json
+    return cli.output_main(configs, argv, doc=__doc__, script="bench_train.py", run=_run_quietly, show=cli.show_json)
 
-            print(json.dumps(earlier, indent=1))
-        return earlier
+
+def _run_quietly(config: configs.Config, opts: configs.Options) -> dict:
     with cli.quiet_if(opts.quiet):
         return run(config, opts.out)
 

@@ -99,6 +99,35 @@ def earlier_results(opts: OutputOptions, script: str) -> dict | None:
                      "them or --overwrite to run again")  # fmt: skip
 
 
+def output_main(
+    configs: types.ModuleType,
+    argv: list[str] | None,
+    *,
+    doc: str | None,
+    script: str,
+    run: typing.Callable[[Any, Any], dict],
+    show: typing.Callable[[dict, bool], None],
+) -> dict:
+    """The ``main`` of a script that writes ``results.json`` into ``--out`` and has no run to continue (a
+    benchmark, a sampler table): parse ``configs`` (its ``Options`` are :class:`OutputOptions`), then either
+    ``show(results, quiet)`` the earlier results (``--resume``; each script says what ``--quiet`` leaves) or
+    ``run(config, opts)``."""
+    config, opts = parse(configs, argv, doc=doc, options=configs.Options)
+    earlier = earlier_results(opts, script)
+    if earlier is None:
+        return run(config, opts)
+    show(earlier, opts.quiet)
+    return earlier
+
+
+def show_json(results: dict, quiet: bool) -> None:
+    """Print ``results`` as indented JSON unless ``quiet`` (the ``show`` of scripts with no table of their own)."""
+    import json
+
+    if not quiet:
+        print(json.dumps(results, indent=1))
+
+
 def quiet_if(quiet: bool):
     """A context that swallows stdout when ``quiet`` (for scripts whose work prints its tables)."""
     import contextlib

@@ -30,14 +30,15 @@ def run(config: configs.Config, workdir: str | Path, *, quiet: bool = False) -> 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    config, opts = cli.parse(configs, argv, doc=__doc__, options=configs.Options)
-    earlier = cli.earlier_results(opts, "sampler_demo.py")
-    if earlier is not None:
-        from experiments import _sampler_demo
+    return cli.output_main(configs, argv, doc=__doc__, script="sampler_demo.py",
+                           run=lambda config, opts: run(config, opts.out, quiet=opts.quiet), show=_show)  # fmt: skip
 
-        print(_sampler_demo.table(earlier["rows"], earlier.get("seeds", 1)))
-        return earlier
-    return run(config, opts.out, quiet=opts.quiet)
+
+def _show(results: dict, quiet: bool) -> None:
+    """The earlier table, also with ``--quiet`` (which leaves only the table)."""
+    from experiments import _sampler_demo
+
+    print(_sampler_demo.table(results["rows"], results.get("seeds", 1)))
 
 
 if __name__ == "__main__":

@@ -30,15 +30,15 @@ def run(config: configs.Config, workdir: str | Path, *, quiet: bool = False) -> 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    config, opts = cli.parse(configs, argv, doc=__doc__, options=configs.Options)
-    earlier = cli.earlier_results(opts, "sampler_error.py")
-    if earlier is not None:
-        if not opts.quiet:
-            from experiments import _sampler_error_report
+    return cli.output_main(configs, argv, doc=__doc__, script="sampler_error.py",
+                           run=lambda config, opts: run(config, opts.out, quiet=opts.quiet), show=_show)  # fmt: skip
 
-            print(_sampler_error_report.markdown(earlier))
-        return earlier
-    return run(config, opts.out, quiet=opts.quiet)
+
+def _show(results: dict, quiet: bool) -> None:
+    if not quiet:
+        from experiments import _sampler_error_report
+
+        print(_sampler_error_report.markdown(results))
 
 
 if __name__ == "__main__":
