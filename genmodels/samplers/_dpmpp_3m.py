@@ -6,7 +6,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from genmodels.samplers._base import unit_cost
 from genmodels.samplers._dpmsolver import (
     AbstractDPMCoefficients,
     CorrectedCoefficients,
@@ -22,7 +21,6 @@ from genmodels.samplers._multistep import (
     effective_order,
     is_warm,
     runge_kutta_step,
-    warm_extra_calls,
 )
 
 
@@ -103,8 +101,6 @@ class DPMSolverPP3M(AbstractMultistepSampler):
         past_sigmas = jnp.stack([sigma, past_sigmas[0]])
         return x_new, (denoised, d_1, past_sigmas, jnp.minimum(count + 1, 2))
 
-    def step_nfe(self, i, evaluations=unit_cost):
-        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
-        step_in_run = i - (1 if self.start_at_infinity else 0)
-        extra = warm_extra_calls(self.warm_start, 3, step_in_run, sigma, sigma_next, evaluations)
-        return evaluations(sigma) + extra
+    @property
+    def history_length(self) -> int:
+        return 3

@@ -27,7 +27,7 @@ from jaxtyping import Array, Float, Int
 
 from genmodels._checks import check_count
 from genmodels.errors import ArgumentError, ArgumentTypeError
-from genmodels.samplers._base import _resolve_start_at_infinity, unit_cost
+from genmodels.samplers._base import _resolve_start_at_infinity
 from genmodels.samplers._multistep import (
     AbstractMultistepSampler,
     AbstractWarmStart,
@@ -38,7 +38,6 @@ from genmodels.samplers._multistep import (
     is_warm,
     push,
     runge_kutta_step,
-    warm_extra_calls,
     weighted_sum,
 )
 
@@ -108,11 +107,6 @@ class AbstractAdamsSampler(AbstractMultistepSampler):
     :class:`RungeKuttaStart` the first ``history_length - 1`` steps are RK4 steps instead.
     """
 
-    @property
-    @abc.abstractmethod
-    def history_length(self) -> int:
-        """The method's own order: how many values of d its full-order step combines."""
-
     @abc.abstractmethod
     def weights(self, sigmas: Float[Array, " k"], sigma_next: Array, p: Int[Array, ""]) -> Float[Array, " k"]:
         """c_{ij} for the values taken at ``sigmas`` (newest first, sigmas[0] = sigma_i), order ``p``."""
@@ -141,12 +135,6 @@ class AbstractAdamsSampler(AbstractMultistepSampler):
         substeps = self.warm_start.substeps
         rk = lambda x: runge_kutta_step(denoiser, x, sigma, sigma_next, denoised, substeps)  # noqa: E731
         return jax.lax.cond(warm & (sigma_next > 0), rk, multistep, x), hist
-
-    def step_nfe(self, i, evaluations=unit_cost):
-        first = 1 if self.start_at_infinity else 0
-        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
-        extra = warm_extra_calls(self.warm_start, self.history_length, i - first, sigma, sigma_next, evaluations)
-        return (evaluations(sigma) + extra).astype(jnp.int32)
 
 
 def published_ipndm_v_weights(sigmas: Float[Array, " k"], sigma_next, p) -> Array:

@@ -10,7 +10,6 @@ from jaxtyping import Array, Float, Int
 
 from genmodels._checks import check_count
 from genmodels.errors import ArgumentError
-from genmodels.samplers._base import unit_cost
 from genmodels.samplers._dpmsolver import check_option, check_static_bool
 from genmodels.samplers._multistep import (
     AbstractMultistepSampler,
@@ -19,7 +18,6 @@ from genmodels.samplers._multistep import (
     effective_order,
     is_warm,
     runge_kutta_step,
-    warm_extra_calls,
 )
 
 MAX_ORDER = 4
@@ -118,8 +116,6 @@ class LMS(AbstractMultistepSampler):
             x_new = jax.lax.cond(warm, rk, multistep, x)
         return x_new, (ds, sigmas, jnp.minimum(count + 1, self.order))
 
-    def step_nfe(self, i, evaluations=unit_cost):
-        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
-        step_in_run = i - (1 if self.start_at_infinity else 0)
-        extra = warm_extra_calls(self.warm_start, self.order, step_in_run, sigma, sigma_next, evaluations)
-        return evaluations(sigma) + extra
+    @property
+    def history_length(self) -> int:
+        return self.order

@@ -21,13 +21,15 @@ more stable at small NFE.
 
 from __future__ import annotations
 
+import abc
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
 from genmodels._checks import check_count
-from genmodels.samplers._base import AbstractStepSampler
+from genmodels.samplers._base import AbstractStepSampler, unit_cost
 from genmodels.samplers._denoiser import Denoiser
 
 LOWER_ORDER_FINAL_BELOW = 15
@@ -196,3 +198,16 @@ class AbstractMultistepSampler(AbstractStepSampler):
 
     warm_start: eqx.AbstractVar[AbstractWarmStart]
     lower_order_final: eqx.AbstractVar[bool]
+
+    @property
+    @abc.abstractmethod
+    def history_length(self) -> int:
+        """How many model outputs the method's full-order step combines; the warm start covers the first
+        ``history_length - 1`` steps."""
+
+    def step_nfe(self, i: Int[Array, ""], evaluations=unit_cost) -> Int[Array, ""]:
+        """One call at ``sigmas[i]``, plus the further RK4 stages of a :class:`RungeKuttaStart` warm step."""
+        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
+        step_in_run = i - int(self.start_at_infinity)  # a step from sigma = inf is not the sampler's own
+        extra = warm_extra_calls(self.warm_start, self.history_length, step_in_run, sigma, sigma_next, evaluations)
+        return (evaluations(sigma) + extra).astype(jnp.int32)

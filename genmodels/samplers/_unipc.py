@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array, Int
 
 from genmodels.errors import ArgumentError, ArgumentTypeError
-from genmodels.samplers._base import _resolve_start_at_infinity, unit_cost
+from genmodels.samplers._base import _resolve_start_at_infinity
 from genmodels.samplers._ipndm import check_order, check_warm_start
 from genmodels.samplers._multistep import (
     AbstractMultistepSampler,
@@ -27,7 +27,6 @@ from genmodels.samplers._multistep import (
     previous,
     push,
     runge_kutta_step,
-    warm_extra_calls,
     weighted_sum,
 )
 
@@ -249,8 +248,6 @@ with warnings.catch_warnings():  # UniPC takes ``order`` (the predictor's) but s
                 x_next = jax.lax.cond(warm, rk, lambda _: x_next, x)
             return x_next, (new_hist, x, p, (sigma_next > 0) & ~jnp.asarray(warm))
 
-        def step_nfe(self, i, evaluations=unit_cost):
-            first = 1 if self.start_at_infinity else 0
-            sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
-            extra = warm_extra_calls(self.warm_start, self.predictor_order, i - first, sigma, sigma_next, evaluations)
-            return (evaluations(sigma) + extra).astype(jnp.int32)
+        @property
+        def history_length(self) -> int:
+            return self.predictor_order
