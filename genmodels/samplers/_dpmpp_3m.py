@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from genmodels.samplers._dpmsolver import (
@@ -20,7 +19,6 @@ from genmodels.samplers._multistep import (
     LowerOrderStart,
     effective_order,
     is_warm,
-    runge_kutta_step,
 )
 
 
@@ -92,12 +90,7 @@ class DPMSolverPP3M(AbstractMultistepSampler):
             return jnp.where(last, denoised, dpm_multistep_update(x, denoised, d_1, d_2, h, h_1, h_2, h, p, w))
 
         warm = is_warm(self.warm_start, 3, count)
-        if warm is False:
-            x_new = multistep(x)
-        else:
-            substeps = self.warm_start.substeps
-            rk = lambda x: runge_kutta_step(denoiser, x, sigma, sigma_next, denoised, substeps)  # noqa: E731
-            x_new = jax.lax.cond(warm, rk, multistep, x)
+        x_new = self.warm_or(warm, multistep, denoiser, x, sigma, sigma_next, denoised)
         past_sigmas = jnp.stack([sigma, past_sigmas[0]])
         return x_new, (denoised, d_1, past_sigmas, jnp.minimum(count + 1, 2))
 

@@ -20,7 +20,6 @@ import abc
 import warnings
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
@@ -37,7 +36,6 @@ from genmodels.samplers._multistep import (
     empty_history,
     is_warm,
     push,
-    runge_kutta_step,
     weighted_sum,
 )
 
@@ -130,11 +128,8 @@ class AbstractAdamsSampler(AbstractMultistepSampler):
             return x + weighted_sum(hist, w)
 
         warm = is_warm(self.warm_start, k, state.count)
-        if warm is False:
-            return multistep(x), hist
-        substeps = self.warm_start.substeps
-        rk = lambda x: runge_kutta_step(denoiser, x, sigma, sigma_next, denoised, substeps)  # noqa: E731
-        return jax.lax.cond(warm & (sigma_next > 0), rk, multistep, x), hist
+        warm = warm if warm is False else warm & (sigma_next > 0)
+        return self.warm_or(warm, multistep, denoiser, x, sigma, sigma_next, denoised), hist
 
 
 def published_ipndm_v_weights(sigmas: Float[Array, " k"], sigma_next, p) -> Array:

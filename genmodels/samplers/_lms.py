@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
@@ -17,7 +16,6 @@ from genmodels.samplers._multistep import (
     LowerOrderStart,
     effective_order,
     is_warm,
-    runge_kutta_step,
 )
 
 MAX_ORDER = 4
@@ -108,12 +106,7 @@ class LMS(AbstractMultistepSampler):
             return x + sum(c[j] * ds[j] for j in range(self.order))
 
         warm = is_warm(self.warm_start, self.order, count)
-        if warm is False:
-            x_new = multistep(x)
-        else:
-            substeps = self.warm_start.substeps
-            rk = lambda x: runge_kutta_step(denoiser, x, sigma, sigma_next, denoised, substeps)  # noqa: E731
-            x_new = jax.lax.cond(warm, rk, multistep, x)
+        x_new = self.warm_or(warm, multistep, denoiser, x, sigma, sigma_next, denoised)
         return x_new, (ds, sigmas, jnp.minimum(count + 1, self.order))
 
     @property

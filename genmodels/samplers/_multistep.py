@@ -205,6 +205,18 @@ class AbstractMultistepSampler(AbstractStepSampler):
         """How many model outputs the method's full-order step combines; the warm start covers the first
         ``history_length - 1`` steps."""
 
+    def warm_or(self, warm, multistep, denoiser: Denoiser, x: Array, sigma, sigma_next, denoised: Array) -> Array:
+        """``multistep(x)``, or, where ``warm`` (from :func:`is_warm`: ``False`` when no step is a Runge-Kutta
+        warm step), the :func:`runge_kutta_step` from ``x`` instead; a ``lax.cond``, so only one branch runs."""
+        if warm is False:
+            return multistep(x)
+        substeps = self.warm_start.substeps
+
+        def rk(x):
+            return runge_kutta_step(denoiser, x, sigma, sigma_next, denoised, substeps)
+
+        return jax.lax.cond(warm, rk, multistep, x)
+
     def step_nfe(self, i: Int[Array, ""], evaluations=unit_cost) -> Int[Array, ""]:
         """One call at ``sigmas[i]``, plus the further RK4 stages of a :class:`RungeKuttaStart` warm step."""
         sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]

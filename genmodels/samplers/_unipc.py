@@ -6,7 +6,6 @@ import abc
 import warnings
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Int
@@ -26,7 +25,6 @@ from genmodels.samplers._multistep import (
     newest,
     previous,
     push,
-    runge_kutta_step,
     weighted_sum,
 )
 
@@ -243,9 +241,8 @@ with warnings.catch_warnings():  # UniPC takes ``order`` (the predictor's) but s
             warm = is_warm(self.warm_start, k, hist.count)
             if warm is not False:
                 warm = warm & (sigma_next > 0)
-                substeps = self.warm_start.substeps
-                rk = lambda x: runge_kutta_step(denoiser, x, sigma, sigma_next, model_t, substeps)  # noqa: E731
-                x_next = jax.lax.cond(warm, rk, lambda _: x_next, x)
+                predicted = x_next
+                x_next = self.warm_or(warm, lambda _: predicted, denoiser, x, sigma, sigma_next, model_t)
             return x_next, (new_hist, x, p, (sigma_next > 0) & ~jnp.asarray(warm))
 
         @property
